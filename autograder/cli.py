@@ -1,0 +1,59 @@
+"""The command line: ``python -m autograder VERB ...``.
+
+Each verb hands its arguments to one function; the defaults shown by
+``--help`` come from that function's signature, so the two never drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from pathlib import Path
+
+from autograder import grade
+from autograder.problems import PROBLEMS
+from autograder.settings import Limits
+
+
+def _default(function: object, name: str) -> object:
+    return inspect.signature(function).parameters[name].default  # type: ignore[arg-type]
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m autograder", description="Autograder for CS4803/7643 Problem Set 3.")
+    verbs = top.add_subparsers(dest="verb", required=True)
+
+    grading = verbs.add_parser(
+        "grade",
+        help="grade a submission (a folder or a zip) and write Gradescope's results.json",
+        epilog="Limits can be changed through the environment:\n" + Limits.describe(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    grading.add_argument("submission", type=Path, help="the submission: a folder or a zip, files loose or one folder deep")
+    grading.add_argument("--results", type=Path, required=True, help="where to write results.json")
+    grading.add_argument(
+        "--problems",
+        default=_default(grade.main, "problems"),
+        help="grade only these problems (comma-separated keys; see the 'problems' verb)",
+    )
+    grading.add_argument("--quiet", action="store_true", default=_default(grade.main, "quiet"), help="print nothing")
+
+    verbs.add_parser("problems", help="list the graded problems, their keys and points")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parser().parse_args(argv)
+    if arguments.verb == "grade":
+        return grade.main(arguments.submission, arguments.results, problems=arguments.problems, quiet=arguments.quiet)
+    if arguments.verb == "problems":
+        for problem in PROBLEMS:
+            print(f"{problem.key:<16} {problem.points:>5g} points  {problem.title}  ({', '.join(problem.files)})")
+        print(f"{'total':<16} {sum(p.points for p in PROBLEMS):>5g} points")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Comparing what a student returned with what was expected, with messages worth reading.
+
+Modelled on ``torch.testing.assert_close``: the type is checked first, then
+the shape, then that values are finite, then the values; a value mismatch
+says how many elements differ, the largest absolute and relative difference,
+where, and what was allowed. Tolerances depend on the coarsest floating dtype
+involved (inputs, expected, received), so a correct implementation that works
+in float32 throughout passes, and every realistic mistake (a missing factor,
+a wrong axis, a wrong sign) is far outside them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from autograder.failures import PropertyFailed, WrongResultType
+from autograder.worker.wire import Opaque
+
+# (rtol, atol relative to the largest expected magnitude)
+TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
+    torch.float64: (1e-6, 1e-9),
+    torch.float32: (2e-4, 2e-5),
+    torch.float16: (2e-2, 2e-3),
+    torch.bfloat16: (4e-2, 4e-3),
+}
+SHOW_VALUES_UP_TO = 24
+
+
+def as_tensor(value: Any, what: str, *, scalar: bool = False) -> torch.Tensor:
+    """The student's result as a tensor, or :class:`WrongResultType` saying what it was.
+
+    A tensor or a numpy array is accepted everywhere; a Python number only
+    where a scalar is expected.
+    """
+    if type(value) is torch.Tensor:
+        return value
+    if value is None:
+        raise WrongResultType(f"{what} returned None. Did you forget a return statement?")
+    if scalar and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return torch.tensor(float(value), dtype=torch.float64)
+    expected = "a tensor (a 0-d tensor, or a number)" if scalar else "a tensor or a numpy array"
+    shown = repr(value) if isinstance(value, Opaque) else f"a {type(value).__name__}"
+    raise WrongResultType(f"{what} returned {shown}; expected {expected}.")
+
+
+def tolerance(*dtypes: torch.dtype) -> tuple[float, float]:
+    """The (rtol, atol factor) of the coarsest floating dtype among ``dtypes``."""
+    floating = [d for d in dtypes if d in TOLERANCES] or [torch.float64]
+    return max((TOLERANCES[d] for d in floating), key=lambda pair: pair[0])
+
+
+def expect_close(
+    received: Any,
+    expected: torch.Tensor,
+    *,
+    what: str,
+    scalar: bool = False,
+    input_dtype: torch.dtype | None = None,
+    rtol: float | None = None,
+) -> torch.Tensor:
+    """Check that ``received`` equals ``expected`` within tolerance; return it as a tensor.
+
+    ``scalar`` accepts any one-element tensor (or number) for a 0-d result.
+    """
+    tensor = as_tensor(received, what, scalar=scalar)
+    expected = expected.detach()
+    if scalar:
+        if tensor.numel() != 1:
+            raise PropertyFailed(f"{what}: expected a single number (a 0-d tensor), received shape {tuple(tensor.shape)}.")
+        tensor = tensor.reshape(())
+        expected = expected.reshape(())
+    elif tuple(tensor.shape) != tuple(expected.shape):
+        raise PropertyFailed(f"{what}: expected shape {tuple(expected.shape)}, received shape {tuple(tensor.shape)}.")
+    if tensor.is_complex() or not (tensor.is_floating_point() or tensor.dtype in (torch.int64, torch.int32)):
+        raise PropertyFailed(f"{what}: expected real floating-point values, received dtype {tensor.dtype}.")
+    dtypes = [tensor.dtype, expected.dtype] + ([input_dtype] if input_dtype is not None else [])
+    default_rtol, atol_factor = tolerance(*dtypes)
+    rtol = default_rtol if rtol is None else rtol
+    got = tensor.to(torch.float64)
+    want = expected.to(torch.float64)
+    finite = torch.isfinite(want)
+    bad = finite & ~torch.isfinite(got)
+    if bool(bad.any()):
+        where = _unravel(int(torch.nonzero(bad.reshape(-1))[0]), want.shape)
+        raise PropertyFailed(
+            f"{what}: received {got[where].item()} at index {where}, where {want[where].item():.6g} was expected "
+            f"({int(bad.sum())} of {bad.numel()} values are NaN or infinite)."
+        )
+    scale = float(want[finite].abs().max()) if bool(finite.any()) else 0.0
+    atol = atol_factor * scale + 1e-30
+    difference = (got - want).abs()
+    allowed = atol + rtol * want.abs()
+    mismatched = (difference > allowed) & finite
+    if not bool(mismatched.any()):
+        return tensor
+    relative = difference / want.abs().clamp_min(atol)
+    worst = _unravel(int(torch.where(mismatched, difference, torch.full_like(difference, -1.0)).argmax()), want.shape)
+    lines = [
+        f"{what}: {int(mismatched.sum())} of {mismatched.numel()} values differ from the expected ones."
+        if want.dim() > 0
+        else f"{what}: expected {want.item():.8g}, received {got.item():.8g}.",
+        f"Largest absolute difference: {float(difference[worst]):.3g}"
+        + (f" at index {worst} (expected {want[worst].item():.6g}, received {got[worst].item():.6g})" if want.dim() > 0 else ""),
+        f"Largest relative difference: {float(relative[mismatched].max()):.3g} (allowed: rtol={rtol:g}, atol={atol:.3g}).",
+    ]
+    if 0 < want.numel() <= SHOW_VALUES_UP_TO and want.dim() > 0:
+        lines.append(f"Expected:\n{format_values(want)}\nReceived:\n{format_values(got)}")
+    raise PropertyFailed("\n".join(lines))
+
+
+def _unravel(flat: int, shape: torch.Size) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(flat, tuple(shape))) if len(shape) else ()
+
+
+def format_values(tensor: torch.Tensor) -> str:
+    """A tensor's values, compactly, for a message."""
+    with np.printoptions(precision=5, suppress=False, linewidth=100, threshold=SHOW_VALUES_UP_TO):
+        return str(tensor.detach().to(torch.float64).numpy())
+
+
+def expect(condition: bool, message: str) -> None:
+    """A property that needs no reference: fail with ``message`` unless ``condition``."""
+    if not condition:
+        raise PropertyFailed(message)

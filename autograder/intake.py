@@ -1,0 +1,239 @@
+"""Submission intake: from what a student uploaded to a clean tree of allowlisted files.
+
+A submission is a folder or a zip, with the files at its top or nested one
+folder deep (a zip whose entries sit under one folder, a folder holding one
+folder, a folder holding the zip). Only the files of the allowlist (API.md)
+are taken; everything else is listed as ignored. The course's own copies of
+the support files are laid over the student's. Nothing is followed or
+extracted that is not a plain allowlisted file of reasonable size, and no path
+is written that intake did not compute itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+ALLOWLIST: tuple[str, ...] = (
+    "style_modules/content_loss.py",
+    "style_modules/style_loss.py",
+    "style_modules/tv_loss.py",
+    "style_utils.py",
+    "visualizers/saliency_map.py",
+    "visualizers/gradcam.py",
+    "visualizers/fooling_image.py",
+    "visualizers/class_visualization.py",
+    "conv_matrices.py",
+    "answers.py",
+)
+# Given code: the grader always uses the course's copies (from reference/).
+SUPPORT_FILES: tuple[str, ...] = ("image_utils.py", "style_modules/__init__.py", "visualizers/__init__.py")
+MAX_FILE_BYTES = 1 << 20
+MAX_LISTED = 30
+JUNK_NAMES = {"__MACOSX", ".DS_Store", "__pycache__", ".ipynb_checkpoints", ".git"}
+
+
+@dataclass
+class Intake:
+    """What intake took from a submission, and what it has to tell the student."""
+
+    tree: Path
+    taken: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+    replaced_support: list[str] = field(default_factory=list)
+
+    def problem_with(self, path: str) -> str | None:
+        """Why ``path`` cannot be used, in words for the student; ``None`` if it was taken."""
+        if path in self.rejected:
+            return f"{path} in your submission could not be used: {self.rejected[path]}."
+        if path in self.missing:
+            hint = _misplaced_hint(path, self.ignored)
+            return f"{path} is missing from your submission.{hint}"
+        return None
+
+    def report(self) -> str:
+        """A summary of intake for the top of the report."""
+        lines = [f"Files graded: {', '.join(self.taken) if self.taken else 'none'}."]
+        if self.missing:
+            lines.append(f"Not found in the submission: {', '.join(self.missing)}.")
+        for path, reason in self.rejected.items():
+            lines.append(f"Not used: {path}: {reason}.")
+        if self.ignored:
+            shown = self.ignored[:MAX_LISTED]
+            more = f" and {len(self.ignored) - len(shown)} more" if len(self.ignored) > len(shown) else ""
+            lines.append(f"Ignored (not part of what is graded): {', '.join(shown)}{more}.")
+        if self.replaced_support:
+            lines.append(
+                f"The course's own copies of {', '.join(self.replaced_support)} were used instead of yours (given code)."
+            )
+        return "\n".join(lines)
+
+
+class IntakeError(Exception):
+    """The submission as a whole cannot be read (not a folder or a zip, a corrupt zip)."""
+
+
+def take_submission(source: Path, tree: Path, support_dir: Path) -> Intake:
+    """Copy the allowlisted files of ``source`` into the new folder ``tree``, and the support files."""
+    tree.mkdir(parents=True, exist_ok=False)
+    intake = Intake(tree=tree)
+    files = _read_source(Path(source), intake)
+    for path in ALLOWLIST:
+        if path in intake.rejected:
+            continue
+        if path not in files:
+            intake.missing.append(path)
+            continue
+        destination = tree / path
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(files[path])
+        intake.taken.append(path)
+    for path in SUPPORT_FILES:
+        if path in files:
+            intake.replaced_support.append(path)
+        destination = tree / path
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(support_dir / path, destination)
+    return intake
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _read_source(source: Path, intake: Intake) -> dict[str, bytes]:
+    """The allowlisted and support files of a submission, by relative path."""
+    if source.is_symlink():
+        raise IntakeError(f"{source} is a symbolic link; submit the folder or zip itself")
+    if source.is_file():
+        return _read_zip(source, intake)
+    if not source.is_dir():
+        raise IntakeError(f"{source} is neither a folder nor a zip file")
+    root = source
+    for _ in range(2):
+        if any(_regular_file(root / path) for path in ALLOWLIST):
+            break
+        entries = [e for e in root.iterdir() if e.name not in JUNK_NAMES and not e.name.startswith(".")]
+        folders = [e for e in entries if e.is_dir() and not e.is_symlink()]
+        zips = [e for e in entries if e.suffix.lower() == ".zip" and _regular_file(e)]
+        if len(folders) == 1 and not zips:
+            root = folders[0]
+        elif len(zips) == 1 and not folders:
+            return _read_zip(zips[0], intake)
+        else:
+            break
+    return _read_folder(root, intake)
+
+
+def _regular_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
+def _read_folder(root: Path, intake: Intake) -> dict[str, bytes]:
+    """The wanted files under ``root``; :func:`_walk` never enters a linked folder."""
+    files: dict[str, bytes] = {}
+    wanted = set(ALLOWLIST) | set(SUPPORT_FILES)
+    for path in sorted(_walk(root)):
+        relative = path.relative_to(root).as_posix()
+        if relative not in wanted:
+            intake.ignored.append(relative)
+            continue
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            intake.rejected[relative] = "it is a symbolic link, which is not followed"
+        elif not stat.S_ISREG(mode):
+            intake.rejected[relative] = "it is not a regular file"
+        elif path.lstat().st_size > MAX_FILE_BYTES:
+            intake.rejected[relative] = f"it is larger than {MAX_FILE_BYTES // 1024} KiB"
+        else:
+            files[relative] = path.read_bytes()
+    return files
+
+
+def _walk(root: Path, depth: int = 0, budget: list[int] | None = None) -> list[Path]:
+    """Files and links under ``root``, without following links, bounded in depth and count."""
+    budget = [20000] if budget is None else budget
+    found: list[Path] = []
+    if depth > 8:
+        return found
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return found
+    for entry in entries:
+        if budget[0] <= 0:
+            break
+        budget[0] -= 1
+        if entry.name in JUNK_NAMES:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            found.extend(_walk(entry, depth + 1, budget))
+        else:
+            found.append(entry)
+    return found
+
+
+def _read_zip(path: Path, intake: Intake) -> dict[str, bytes]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise IntakeError(f"{path.name} is not a readable zip file ({error})") from None
+    with archive:
+        entries = {}
+        for info in archive.infolist():
+            name = info.filename
+            parts = PurePosixPath(name).parts
+            if not parts or parts[0] in JUNK_NAMES or info.is_dir():
+                continue
+            entries[name] = info
+        prefix = _zip_prefix(list(entries))
+        wanted = set(ALLOWLIST) | set(SUPPORT_FILES)
+        files: dict[str, bytes] = {}
+        for name, info in sorted(entries.items()):
+            relative = name[len(prefix) :] if name.startswith(prefix) else name
+            if relative not in wanted:
+                intake.ignored.append(name)
+                continue
+            kind = stat.S_IFMT(info.external_attr >> 16)
+            if kind == stat.S_IFLNK:
+                intake.rejected[relative] = "it is a symbolic link, which is not followed"
+            elif kind not in (0, stat.S_IFREG):
+                intake.rejected[relative] = "it is not a regular file"
+            elif info.flag_bits & 0x1:
+                intake.rejected[relative] = "it is encrypted"
+            elif info.file_size > MAX_FILE_BYTES:
+                intake.rejected[relative] = f"it is larger than {MAX_FILE_BYTES // 1024} KiB"
+            else:
+                try:
+                    with archive.open(info) as stream:
+                        data = stream.read(MAX_FILE_BYTES + 1)
+                except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as error:
+                    intake.rejected[relative] = f"it could not be extracted ({error})"
+                    continue
+                if len(data) > MAX_FILE_BYTES:
+                    intake.rejected[relative] = f"it is larger than {MAX_FILE_BYTES // 1024} KiB"
+                else:
+                    files[relative] = data
+        return files
+
+
+def _zip_prefix(names: list[str]) -> str:
+    """The one folder all entries sit under, when the allowlisted files are not at the top."""
+    if any(name in ALLOWLIST for name in names):
+        return ""
+    tops = {PurePosixPath(name).parts[0] for name in names}
+    if len(tops) == 1 and all(len(PurePosixPath(name).parts) > 1 for name in names):
+        return f"{tops.pop()}/"
+    return ""
+
+
+def _misplaced_hint(path: str, ignored: list[str]) -> str:
+    name = PurePosixPath(path).name
+    elsewhere = [p for p in ignored if PurePosixPath(p).name == name]
+    if elsewhere:
+        return f" A file named {name} was found at {elsewhere[0]}; it must be at {path} (as collect_submission.py packs it)."
+    return ""

@@ -1,0 +1,80 @@
+"""The graded problems: their keys, points, and the student files each one uses.
+
+Each problem's graded tests live in the module of the same name beside this
+file (its strategies, properties and points). A problem's points are the sum
+of its tests' weights; ``tests/test_problem_suites.py`` checks that they add
+up to the ``points`` given here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PROBLEMS_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One graded problem: a key of API.md, its points, and what it needs.
+
+    ``files`` are the student files it uses (a missing or broken one costs
+    this problem), ``modules`` what its worker imports, ``course`` the course's
+    own modules its worker may use (see ``autograder.session.COURSE_MODULES``).
+    """
+
+    key: str
+    title: str
+    points: float
+    files: tuple[str, ...]
+    modules: tuple[str, ...]
+    course: tuple[str, ...] = ()
+
+    @property
+    def suite(self) -> Path:
+        """The module of graded tests for this problem."""
+        return PROBLEMS_DIR / f"{self.key}.py"
+
+
+PROBLEMS: tuple[Problem, ...] = (
+    Problem("content_loss", "Content loss", 2.0, ("style_modules/content_loss.py",), ("style_modules.content_loss",)),
+    Problem("gram_matrix", "Gram matrix", 2.5, ("style_modules/style_loss.py",), ("style_modules.style_loss",)),
+    Problem("style_loss", "Style loss", 2.5, ("style_modules/style_loss.py",), ("style_modules.style_loss",), ("style_loss",)),
+    Problem("tv_loss", "Total variation loss", 2.0, ("style_modules/tv_loss.py",), ("style_modules.tv_loss",)),
+    Problem(
+        "style_transfer",
+        "Style transfer",
+        3.0,
+        ("style_utils.py",),
+        ("style_utils",),
+        ("content_loss", "style_loss", "tv_loss"),
+    ),
+)
+BY_KEY = {problem.key: problem for problem in PROBLEMS}
+
+# Every problem key of API.md, graded here or not yet.
+ALL_PROBLEM_KEYS = (
+    "content_loss",
+    "gram_matrix",
+    "style_loss",
+    "tv_loss",
+    "style_transfer",
+    "saliency",
+    "guided_backprop",
+    "gradcam",
+    "fooling_image",
+    "class_visualization",
+    "conv_matrices",
+    "answers",
+)
+
+
+def select(keys: str | None) -> tuple[Problem, ...]:
+    """The problems named in a comma-separated list (all of them for ``None``), in grading order."""
+    if keys is None or not keys.strip():
+        return PROBLEMS
+    wanted = [k.strip() for k in keys.split(",") if k.strip()]
+    unknown = [k for k in wanted if k not in BY_KEY]
+    if unknown:
+        raise ValueError(f"unknown problem {', '.join(unknown)}; the problems are: {', '.join(BY_KEY)}")
+    return tuple(p for p in PROBLEMS if p.key in wanted)

@@ -1,0 +1,122 @@
+"""Content loss: ``ContentLoss().forward(content_weight, content_current, content_original)``.
+
+Expected: ``content_weight * sum((content_current - content_original) ** 2)``,
+one number, differentiable with respect to ``content_current``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder import course_setting, reference
+from autograder.compare import as_tensor, expect, expect_close
+from autograder.strategies import dtypes, loss_weights, scales, seeded, seeds
+from autograder.student import StudentCode, Target
+
+PROBLEM = "content_loss"
+CONTENT_LOSS = Target("style_modules.content_loss", "ContentLoss", "__call__")
+
+
+@dataclass(frozen=True)
+class ContentCase:
+    """Two feature maps of one shape (drawn from ``seed``) and a weight."""
+
+    shape: tuple[int, int, int, int]
+    dtype: torch.dtype
+    weight: float
+    seed: int
+    scale: float = 1.0
+
+    def maps(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return (
+            seeded(self.shape, self.dtype, self.seed, salt=1, scale=self.scale),
+            seeded(self.shape, self.dtype, self.seed, salt=2, scale=self.scale),
+        )
+
+
+@st.composite
+def content_cases(draw: st.DrawFn) -> ContentCase:
+    shape = (1, draw(st.integers(1, 8)), draw(st.integers(1, 9)), draw(st.integers(1, 9)))
+    return ContentCase(shape, draw(dtypes()), draw(loss_weights()), draw(seeds()), draw(scales()))
+
+
+def expected_loss(weight: float, current: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    return reference.module("style_modules.content_loss").ContentLoss()(weight, current, original)
+
+
+def what(case: ContentCase) -> str:
+    return f"ContentLoss()({case.weight!r}, content_current, content_original) with maps of shape {case.shape} ({case.dtype})"
+
+
+@weight(1.0)
+@number("1.1")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting(student: StudentCode) -> None:
+    """In the course's setting (layer 3 of SqueezeNet, the content image against a blank one), the loss matches"""
+    original = course_setting.content_features()[course_setting.CONTENT_LAYER]
+    current = course_setting.blank_features()[course_setting.CONTENT_LAYER]
+    received = student.call(CONTENT_LOSS, course_setting.CONTENT_WEIGHT, current, original).value
+    expect_close(
+        received,
+        expected_loss(course_setting.CONTENT_WEIGHT, current, original),
+        what=f"ContentLoss()({course_setting.CONTENT_WEIGHT}, features of a blank image, features of the content image) "
+        f"at layer {course_setting.CONTENT_LAYER}, shape {tuple(original.shape)}",
+        scalar=True,
+    )
+
+
+@weight(0.4)
+@number("1.2")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=40)
+@given(case=content_cases())
+def test_matches_reference_on_generated_maps(student: StudentCode, case: ContentCase) -> None:
+    """On generated feature maps (any channels and sizes, float32 and float64, weight 0 included), the loss matches"""
+    current, original = case.maps()
+    received = student.call(CONTENT_LOSS, case.weight, current, original).value
+    expect_close(received, expected_loss(case.weight, current, original), what=what(case), scalar=True, input_dtype=case.dtype)
+
+
+@weight(0.3)
+@number("1.3")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=25)
+@given(case=content_cases().filter(lambda c: c.weight != 0.0))
+def test_gradient_matches_reference(student: StudentCode, case: ContentCase) -> None:
+    """The loss is differentiable and its gradient with respect to content_current matches"""
+    current, original = case.maps()
+    reply = student.call(CONTENT_LOSS, case.weight, current.clone().requires_grad_(True), original, grad=True)
+    expect(reply.not_differentiable is None, f"{what(case)} is not differentiable: {reply.not_differentiable}")
+    leaf = current.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(expected_loss(case.weight, leaf, original), leaf)
+    expect_close(reply.grads[0], expected, what=f"the gradient of {what(case)} with respect to content_current", input_dtype=case.dtype)
+
+
+@weight(0.3)
+@number("1.4")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=20)
+@given(case=content_cases().filter(lambda c: c.weight != 0.0))
+def test_zero_for_equal_maps_and_linear_in_weight(student: StudentCode, case: ContentCase) -> None:
+    """The loss is 0 for equal maps and doubles when the weight doubles (no reference needed)"""
+    current, original = case.maps()
+    same = student.call(CONTENT_LOSS, case.weight, original.clone(), original).value
+    expect_close(same, torch.zeros((), dtype=torch.float64), what=f"{what(case)}, with content_current equal to content_original", scalar=True)
+    once = student.call(CONTENT_LOSS, case.weight, current, original).value
+    twice = student.call(CONTENT_LOSS, 2 * case.weight, current, original).value
+    expect_close(
+        twice,
+        2 * as_tensor(once, what(case), scalar=True).to(torch.float64).reshape(()),
+        what=f"{what(case)} with the weight doubled (it should be twice the loss at {case.weight!r})",
+        scalar=True,
+        input_dtype=case.dtype,
+    )

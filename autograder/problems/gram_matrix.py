@@ -1,0 +1,143 @@
+"""Gram matrix: ``StyleLoss().gram_matrix(features, normalize=True)``.
+
+Expected: for features ``(N, C, H, W)``, ``G[n] = F[n] @ F[n].T`` with ``F[n]``
+the ``(C, H*W)`` view, shape ``(N, C, C)``, divided by ``C * H * W`` when
+``normalize`` is true; differentiable with respect to the features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder import course_setting, reference
+from autograder.compare import as_tensor, expect, expect_close
+from autograder.strategies import dtypes, scales, seeded, seeds
+from autograder.student import StudentCode, Target
+
+PROBLEM = "gram_matrix"
+GRAM_MATRIX = Target("style_modules.style_loss", "StyleLoss", "gram_matrix")
+
+
+@dataclass(frozen=True)
+class GramCase:
+    """A batch of feature maps (drawn from ``seed``) and the ``normalize`` flag."""
+
+    shape: tuple[int, int, int, int]
+    dtype: torch.dtype
+    normalize: bool
+    seed: int
+    scale: float = 1.0
+
+    def features(self) -> torch.Tensor:
+        return seeded(self.shape, self.dtype, self.seed, scale=self.scale)
+
+    def describe(self) -> str:
+        return f"gram_matrix(features of shape {self.shape} ({self.dtype}), normalize={self.normalize})"
+
+
+@st.composite
+def gram_cases(draw: st.DrawFn, *, normalize: bool | None = None) -> GramCase:
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 8)), draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+    flag = draw(st.booleans()) if normalize is None else normalize
+    return GramCase(shape, draw(dtypes()), flag, draw(seeds()), draw(scales()))
+
+
+def expected_gram(features: torch.Tensor, normalize: bool) -> torch.Tensor:
+    return reference.module("style_modules.style_loss").StyleLoss().gram_matrix(features, normalize=normalize)
+
+
+@weight(1.0)
+@number("2.1")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting(student: StudentCode) -> None:
+    """In the course's setting (layer 5 of SqueezeNet on the style image, normalized), the Gram matrix matches"""
+    features = course_setting.style_features()[course_setting.GRAM_LAYER]
+    received = student.call(GRAM_MATRIX, features).value
+    expect_close(
+        received,
+        expected_gram(features, True),
+        what=f"gram_matrix(features of the style image at layer {course_setting.GRAM_LAYER}, shape {tuple(features.shape)})",
+    )
+
+
+@weight(0.6)
+@number("2.2")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=40)
+@given(case=gram_cases())
+def test_matches_reference_on_generated_batches(student: StudentCode, case: GramCase) -> None:
+    """On generated batches (N up to 3, 1-pixel and non-square maps, float32 and float64, normalize on and off), it matches"""
+    features = case.features()
+    received = student.call(GRAM_MATRIX, features, kwargs={"normalize": case.normalize}).value
+    expect_close(received, expected_gram(features, case.normalize), what=case.describe(), input_dtype=case.dtype)
+
+
+@weight(0.3)
+@number("2.3")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=25)
+@given(case=gram_cases(), cotangent_seed=seeds())
+def test_gradient_matches_reference(student: StudentCode, case: GramCase, cotangent_seed: int) -> None:
+    """It is differentiable, and its gradient with respect to the features matches"""
+    features = case.features()
+    batch, channels = case.shape[:2]
+    cotangent = seeded((batch, channels, channels), case.dtype, cotangent_seed, salt=7)
+    reply = student.call(GRAM_MATRIX, features.clone().requires_grad_(True), kwargs={"normalize": case.normalize}, grad=True, cotangent=cotangent)
+    expect(reply.not_differentiable is None, f"{case.describe()} is not differentiable: {reply.not_differentiable}")
+    expect_close(reply.value, expected_gram(features, case.normalize), what=case.describe(), input_dtype=case.dtype)
+    leaf = features.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(expected_gram(leaf, case.normalize), leaf, grad_outputs=cotangent)
+    expect_close(reply.grads[0], expected, what=f"the gradient of {case.describe()}", input_dtype=case.dtype)
+
+
+@weight(0.3)
+@number("2.4")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=25)
+@given(case=gram_cases())
+def test_symmetric_positive_semidefinite(student: StudentCode, case: GramCase) -> None:
+    """Each Gram matrix is (N, C, C), symmetric and positive semi-definite (no reference needed)"""
+    batch, channels = case.shape[:2]
+    gram = as_tensor(student.call(GRAM_MATRIX, case.features(), kwargs={"normalize": case.normalize}).value, case.describe())
+    expect(
+        tuple(gram.shape) == (batch, channels, channels),
+        f"{case.describe()}: expected shape {(batch, channels, channels)}, received {tuple(gram.shape)}.",
+    )
+    gram = gram.to(torch.float64)
+    expect_close(gram.transpose(1, 2), gram, what=f"{case.describe()} transposed (a Gram matrix is symmetric)", input_dtype=case.dtype)
+    symmetric = (gram + gram.transpose(1, 2)) / 2
+    lowest = torch.linalg.eigvalsh(symmetric).min()
+    tolerance = 1e-4 * max(float(gram.abs().max()), 1e-12)
+    expect(
+        bool(lowest >= -tolerance),
+        f"{case.describe()}: a Gram matrix is positive semi-definite, but yours has the eigenvalue {float(lowest):.4g}.",
+    )
+
+
+@weight(0.3)
+@number("2.5")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=25)
+@given(case=gram_cases(normalize=True))
+def test_normalize_divides_by_number_of_neurons(student: StudentCode, case: GramCase) -> None:
+    """normalize=True divides the unnormalized matrix by C * H * W (no reference needed)"""
+    _, channels, height, width = case.shape
+    features = case.features()
+    raw = as_tensor(student.call(GRAM_MATRIX, features, kwargs={"normalize": False}).value, f"gram_matrix(..., normalize=False)")
+    normalized = student.call(GRAM_MATRIX, features, kwargs={"normalize": True}).value
+    expect_close(
+        normalized,
+        raw.to(torch.float64) / (channels * height * width),
+        what=f"{case.describe()} (it should be gram_matrix(..., normalize=False) / (C * H * W) = ... / {channels * height * width})",
+        input_dtype=case.dtype,
+    )

@@ -1,0 +1,147 @@
+"""Style loss: ``StyleLoss().forward(feats, style_layers, style_targets, style_weights)``.
+
+Expected: ``sum_i style_weights[i] * sum((gram_matrix(feats[style_layers[i]]) - style_targets[i]) ** 2)``.
+The student's ``gram_matrix`` is replaced by the course's while this problem
+is graded, so a mistake there costs only the Gram matrix problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder import course_setting, reference
+from autograder.compare import as_tensor, expect, expect_close
+from autograder.strategies import dtypes, loss_weights, seeded, seeds
+from autograder.student import StudentCode, Target
+
+PROBLEM = "style_loss"
+STYLE_LOSS = Target("style_modules.style_loss", "StyleLoss", "__call__")
+COURSE_GRAM = {"gram_matrix": "StyleLoss.gram_matrix"}
+
+
+@dataclass(frozen=True)
+class StyleCase:
+    """Features at several layers, the layers used, their weights (targets drawn from ``seed``)."""
+
+    shapes: tuple[tuple[int, int, int, int], ...]
+    layers: tuple[int, ...]
+    weights: tuple[float, ...]
+    dtype: torch.dtype
+    seed: int
+
+    def feats(self) -> list[torch.Tensor]:
+        return [seeded(shape, self.dtype, self.seed, salt=i) for i, shape in enumerate(self.shapes)]
+
+    def targets(self) -> list[torch.Tensor]:
+        return [gram(seeded(self.shapes[layer], self.dtype, self.seed, salt=100 + layer)) for layer in self.layers]
+
+    def describe(self) -> str:
+        return (
+            f"StyleLoss()(feats, style_layers={list(self.layers)}, style_targets, style_weights={list(self.weights)}) "
+            f"with feats of shapes {list(self.shapes)} ({self.dtype})"
+        )
+
+
+@st.composite
+def style_cases(draw: st.DrawFn, *, nonzero: bool = False) -> StyleCase:
+    count = draw(st.integers(1, 5))
+    shapes = tuple((1, draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 6))) for _ in range(count))
+    layers = tuple(draw(st.lists(st.integers(0, count - 1), min_size=1, max_size=count, unique=True)))
+    weights = tuple(draw(st.lists(loss_weights(zero=not nonzero), min_size=len(layers), max_size=len(layers))))
+    return StyleCase(shapes, layers, weights, draw(dtypes()), draw(seeds()))
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    return reference.module("style_modules.style_loss").StyleLoss().gram_matrix(features)
+
+
+def expected_loss(feats: list[torch.Tensor], layers: tuple[int, ...] | list[int], targets: list[torch.Tensor], weights: tuple[float, ...] | list[float]) -> torch.Tensor:
+    return reference.module("style_modules.style_loss").StyleLoss()(feats, list(layers), targets, list(weights))
+
+
+def student_loss(student: StudentCode, case: StyleCase, weights: tuple[float, ...], targets: list[torch.Tensor] | None = None) -> torch.Tensor:
+    reply = student.call(STYLE_LOSS, case.feats(), list(case.layers), targets or case.targets(), list(weights), course_methods=COURSE_GRAM)
+    return as_tensor(reply.value, case.describe(), scalar=True).to(torch.float64).reshape(())
+
+
+@weight(1.0)
+@number("3.1")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting(student: StudentCode) -> None:
+    """In the course's setting (SqueezeNet layers 1, 4, 6, 7, the course's weights), the loss matches"""
+    feats = list(course_setting.content_features())
+    targets = [gram(course_setting.style_features()[layer]) for layer in course_setting.STYLE_LAYERS]
+    layers, weights = list(course_setting.STYLE_LAYERS), list(course_setting.STYLE_WEIGHTS)
+    received = student.call(STYLE_LOSS, feats, layers, targets, weights, course_methods=COURSE_GRAM).value
+    expect_close(
+        received,
+        expected_loss(feats, layers, targets, weights),
+        what=f"StyleLoss()(features of the content image, {layers}, Gram matrices of the style image, {weights})",
+        scalar=True,
+    )
+
+
+@weight(0.7)
+@number("3.2")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=40)
+@given(case=style_cases())
+def test_matches_reference_on_generated_layers(student: StudentCode, case: StyleCase) -> None:
+    """On generated features (any number of layers, used in any order, weights 0 included), the loss matches"""
+    feats, targets = case.feats(), case.targets()
+    received = student.call(STYLE_LOSS, feats, list(case.layers), targets, list(case.weights), course_methods=COURSE_GRAM).value
+    expect_close(received, expected_loss(feats, case.layers, targets, case.weights), what=case.describe(), scalar=True, input_dtype=case.dtype)
+
+
+@weight(0.4)
+@number("3.3")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=25)
+@given(case=style_cases(nonzero=True))
+def test_gradient_matches_reference(student: StudentCode, case: StyleCase) -> None:
+    """The loss is differentiable and its gradient with respect to every layer's features matches"""
+    feats, targets = case.feats(), case.targets()
+    leaves = [f.clone().requires_grad_(True) for f in feats]
+    reply = student.call(STYLE_LOSS, leaves, list(case.layers), targets, list(case.weights), grad=True, course_methods=COURSE_GRAM)
+    expect(reply.not_differentiable is None, f"{case.describe()} is not differentiable: {reply.not_differentiable}")
+    mine = [f.clone().requires_grad_(True) for f in feats]
+    expected = torch.autograd.grad(expected_loss(mine, case.layers, targets, case.weights), mine, allow_unused=True)
+    for index, (received, wanted) in enumerate(zip(reply.grads, expected)):
+        wanted = torch.zeros_like(mine[index]) if wanted is None else wanted
+        expect_close(received, wanted, what=f"the gradient of {case.describe()} with respect to feats[{index}]", input_dtype=case.dtype)
+
+
+@weight(0.4)
+@number("3.4")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=20)
+@given(case=style_cases(nonzero=True))
+def test_sum_of_weighted_layer_terms(student: StudentCode, case: StyleCase) -> None:
+    """The loss is the sum of one weighted term per layer, each 0 when the target is the layer's Gram matrix (no reference needed)"""
+    total = student_loss(student, case, case.weights)
+    terms = [student_loss(student, case, tuple(w if j == i else 0.0 for j, w in enumerate(case.weights))) for i in range(len(case.layers))]
+    expect_close(
+        total,
+        torch.stack(terms).sum(),
+        what=f"{case.describe()}, against the sum of the losses with one layer's weight kept at a time",
+        scalar=True,
+        input_dtype=case.dtype,
+    )
+    doubled = student_loss(student, case, tuple(2 * w for w in case.weights))
+    expect_close(doubled, 2 * total, what=f"{case.describe()} with every weight doubled (twice the loss)", scalar=True, input_dtype=case.dtype)
+    own = [gram(case.feats()[layer]) for layer in case.layers]
+    matched = student_loss(student, case, case.weights, targets=own)
+    scale = sum(w * float((g.to(torch.float64) ** 2).sum()) for w, g in zip(case.weights, own))
+    expect(
+        abs(float(matched)) <= 1e-5 * scale + 1e-12,
+        f"{case.describe()} with each target equal to that layer's Gram matrix: expected 0, received {float(matched):.6g}.",
+    )

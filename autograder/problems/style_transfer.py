@@ -1,0 +1,267 @@
+"""Style transfer: the optimisation step of ``style_utils.style_transfer``.
+
+The student writes the step of the course's Adam loop over the image's pixels:
+zero the gradients, sum the three losses, backward, decay the learning rate at
+``decay_lr_at``, step. A short version of the loop (few steps, a small image, a
+seeded CNN, the course's own losses) runs in the worker and in the grader, in
+float64 so that rounding cannot tell two correct programs apart, and the final
+images are compared. Both correct ways of decaying the learning rate are
+accepted: a new Adam at the decayed rate (the course's code) or a new ``lr``
+in the optimizer's ``param_groups``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import PIL.Image
+import torch
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder import course_setting, reference
+from autograder.compare import as_tensor, expect_close
+from autograder.failures import PropertyFailed, StudentRaised, WrongResultType
+from autograder.strategies import picture_pixels, seeds, synthetic_picture
+from autograder.student import StudentCode, Target
+from autograder.worker.models import build_model
+from autograder.worker.wire import Ref
+
+PROBLEM = "style_transfer"
+STYLE_TRANSFER = Target("style_utils", "style_transfer")
+COURSE_LR = {"initial_lr": 3.0, "decayed_lr": 0.1}
+LAYERS = 7  # tiny_cnn's layers
+
+
+@dataclass(frozen=True)
+class TransferCase:
+    """One short style-transfer run: pictures, sizes, layers, weights, schedule."""
+
+    model: str
+    content_picture: tuple[int, int, int] | None  # width, height, seed; None: the course's picture
+    style_picture: tuple[int, int, int] | None
+    image_size: int
+    style_size: int
+    content_layer: int
+    content_weight: float
+    style_layers: tuple[int, ...]
+    style_weights: tuple[float, ...]
+    tv_weight: float
+    init_random: bool
+    num_iterations: int
+    decay_lr_at: int
+    clamp_until: int
+    seed: int = 0
+
+    def pictures(self) -> tuple[PIL.Image.Image, PIL.Image.Image]:
+        content = course_setting.content_picture() if self.content_picture is None else synthetic_picture(*self.content_picture)
+        style = course_setting.style_picture() if self.style_picture is None else synthetic_picture(*self.style_picture)
+        return content, style
+
+    def schedule(self) -> dict[str, Any]:
+        return {"num_iterations": self.num_iterations, "decay_lr_at": self.decay_lr_at, "clamp_until": self.clamp_until, **COURSE_LR}
+
+    def arguments(self, content: Any, style: Any, losses: tuple[Any, Any, Any], cnn: Any, dtype: Any) -> list[Any]:
+        return [
+            "grading",
+            content,
+            style,
+            self.image_size,
+            self.style_size,
+            self.content_layer,
+            self.content_weight,
+            list(self.style_layers),
+            list(self.style_weights),
+            self.tv_weight,
+            *losses,
+            cnn,
+            dtype,
+            self.init_random,
+        ]
+
+    def describe(self) -> str:
+        return (
+            f"style_transfer with {self.model}, image_size={self.image_size}, style_size={self.style_size}, "
+            f"content_layer={self.content_layer}, content_weight={self.content_weight!r}, style_layers={list(self.style_layers)}, "
+            f"style_weights={list(self.style_weights)}, tv_weight={self.tv_weight!r}, init_random={self.init_random}, "
+            f"num_iterations={self.num_iterations}, decay_lr_at={self.decay_lr_at}, clamp_until={self.clamp_until}"
+        )
+
+
+# The course's "composition_vii_tubingen" run (content layer 3, style layers
+# 1, 4, 6, 7 and their weights) on SqueezeNet, at a small size and shortened,
+# with the decay and the end of clamping inside the run.
+COURSE_CASE = TransferCase(
+    model=course_setting.MODEL,
+    content_picture=None,
+    style_picture=None,
+    image_size=48,
+    style_size=64,
+    content_layer=3,
+    content_weight=5e-2,
+    style_layers=(1, 4, 6, 7),
+    style_weights=(20000.0, 500.0, 12.0, 1.0),
+    tv_weight=5e-2,
+    init_random=False,
+    num_iterations=8,
+    decay_lr_at=5,
+    clamp_until=6,
+)
+
+
+@st.composite
+def transfer_cases(draw: st.DrawFn, *, crosses_decay: bool) -> TransferCase:
+    picture = st.tuples(st.integers(6, 40), st.integers(6, 40), seeds())
+    layers = draw(st.lists(st.integers(0, LAYERS - 1), min_size=1, max_size=3, unique=True))
+    weights = st.sampled_from([0.0, 1.0, 5e-2, 20.0]) | st.floats(1e-3, 1e3)
+    if crosses_decay:
+        iterations = draw(st.integers(2, 8))
+        decay = draw(st.integers(0, iterations - 1))
+    else:
+        iterations = draw(st.integers(1, 6))
+        decay = iterations + draw(st.integers(0, 3))
+    return TransferCase(
+        model="tiny_cnn",
+        content_picture=draw(picture),
+        style_picture=draw(picture),
+        image_size=draw(st.integers(4, 24)),
+        style_size=draw(st.integers(4, 24)),
+        content_layer=draw(st.integers(0, LAYERS - 1)),
+        content_weight=draw(weights),
+        style_layers=tuple(layers),
+        style_weights=tuple(draw(weights) for _ in layers),
+        tv_weight=draw(weights),
+        init_random=draw(st.booleans()),
+        num_iterations=iterations,
+        decay_lr_at=decay,
+        clamp_until=draw(st.integers(0, iterations)),
+        seed=draw(seeds()),
+    )
+
+
+@contextlib.contextmanager
+def decay_in_param_groups() -> Iterator[None]:
+    """Within this block, a second ``torch.optim.Adam`` over the same tensors sets the first one's ``lr`` instead.
+
+    The reference decays the learning rate the course's way (a new Adam);
+    this turns the same code into the other correct way, without a second
+    copy of the loop.
+    """
+    original = torch.optim.Adam
+    created: dict[tuple[int, ...], torch.optim.Optimizer] = {}
+
+    def adam(params: Any, lr: float = 1e-3, **options: Any) -> torch.optim.Optimizer:
+        params = list(params)
+        key = tuple(id(p) for p in params)
+        if key in created:
+            for group in created[key].param_groups:
+                group["lr"] = lr
+            return created[key]
+        created[key] = original(params, lr=lr, **options)
+        return created[key]
+
+    torch.optim.Adam = adam  # type: ignore[misc,assignment]
+    try:
+        yield
+    finally:
+        torch.optim.Adam = original  # type: ignore[misc]
+
+
+def reference_run(case: TransferCase, *, lr_in_param_groups: bool = False) -> torch.Tensor:
+    """The reference's final image for ``case``, computed like the worker's run (float64, same seed)."""
+    style_utils = reference.module("style_utils")
+    losses = (
+        reference.module("style_modules.content_loss").ContentLoss(),
+        reference.module("style_modules.style_loss").StyleLoss(),
+        reference.module("style_modules.tv_loss").TotalVariationLoss(),
+    )
+    content, style = case.pictures()
+    cnn = build_model(case.model, course_setting.MODEL_SEED, torch.float64)
+    previous = torch.get_default_dtype()
+    with torch.random.fork_rng(devices=[]), decay_in_param_groups() if lr_in_param_groups else contextlib.nullcontext():
+        torch.manual_seed(case.seed)
+        torch.set_default_dtype(torch.float64)
+        try:
+            return style_utils.style_transfer(*case.arguments(content, style, losses, cnn, torch.float64), **case.schedule())
+        finally:
+            torch.set_default_dtype(previous)
+
+
+def student_run(student: StudentCode, case: TransferCase) -> torch.Tensor:
+    content, style = case.pictures()
+    losses = (Ref("course", {"name": "ContentLoss"}), Ref("course", {"name": "StyleLoss"}), Ref("course", {"name": "TotalVariationLoss"}))
+    arguments = case.arguments(
+        Ref("image_file", {"name": "content.png", "pixels": picture_pixels(content)}),
+        Ref("image_file", {"name": "style.png", "pixels": picture_pixels(style)}),
+        losses,
+        Ref("model", {"name": case.model, "seed": course_setting.MODEL_SEED, "dtype": "float64"}),
+        Ref("dtype", {"name": "float64"}),
+    )
+    try:
+        reply = student.call(STYLE_TRANSFER, *arguments, kwargs=case.schedule(), seed=case.seed, default_dtype=torch.float64)
+    except StudentRaised as error:
+        if error.error_type == "TypeError" and "unexpected keyword argument" in str(error):
+            raise WrongResultType(
+                f"{error}\nThis project's style_transfer takes the loop's schedule as keyword arguments "
+                "(num_iterations=200, initial_lr=3.0, decayed_lr=0.1, decay_lr_at=180, clamp_until=190) "
+                "so that a grader can run a short version; see the template's signature."
+            ) from None
+        raise
+    if reply.value is None:
+        raise WrongResultType(
+            "style_transfer returned None. In this project it returns the final image, a tensor of shape (1, 3, H, W) "
+            "(end with `return img.detach()`); plotting happens elsewhere."
+        )
+    return as_tensor(reply.value, "style_transfer")
+
+
+def expect_same_run(student: StudentCode, case: TransferCase) -> None:
+    received = student_run(student, case)
+    course_way = reference_run(case)
+    try:
+        expect_close(received, course_way, what=f"The final image of {case.describe()}")
+    except PropertyFailed as mismatch:
+        if case.decay_lr_at >= case.num_iterations:
+            raise
+        try:
+            expect_close(received, reference_run(case, lr_in_param_groups=True), what="")
+        except PropertyFailed:
+            raise PropertyFailed(
+                f"{mismatch}\n(Compared with both correct ways of decaying the learning rate: a new Adam "
+                "at decay_lr_at, and a new lr in the optimizer's param_groups.)"
+            ) from None
+
+
+@weight(1.5)
+@number("5.1")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting(student: StudentCode) -> None:
+    """In the course's setting (SqueezeNet, the course's layers and weights, a shortened schedule with the decay), the final image matches"""
+    expect_same_run(student, COURSE_CASE)
+
+
+@weight(0.75)
+@number("5.2")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=15)
+@given(case=transfer_cases(crosses_decay=False))
+def test_matches_reference_before_the_decay(student: StudentCode, case: TransferCase) -> None:
+    """On generated short runs that end before the learning rate decays (other layers, weights, sizes, random starts), the final image matches"""
+    expect_same_run(student, case)
+
+
+@weight(0.75)
+@number("5.3")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=15)
+@given(case=transfer_cases(crosses_decay=True))
+def test_matches_reference_across_the_decay(student: StudentCode, case: TransferCase) -> None:
+    """On generated short runs that go past decay_lr_at, the final image matches (the learning rate decays at the right step)"""
+    expect_same_run(student, case)

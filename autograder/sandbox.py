@@ -1,0 +1,258 @@
+"""The grader's side of the worker processes: a fork server and one proxy per worker.
+
+:class:`ForkServer` starts ``autograder.worker.server`` in a fresh interpreter
+and asks it to fork workers. :class:`Worker` is the proxy for one forked
+worker: it sends a request and waits for the reply in a ``select`` loop that
+also drains the worker's stdout and stderr, enforces the wall-clock limit, and
+notices when the worker dies. A dead worker is an ordinary outcome
+(:class:`WorkerDied`), never an unhandled exception; the caller decides what
+the student is told. Nothing here imports student code or unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder.worker import server as worker_server
+from autograder.worker.wire import Frame, FrameLimits, FrameReader, WireError, pack_frame
+
+HARNESS_ROOT = Path(__file__).resolve().parent.parent
+BOOTSTRAP = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from autograder.worker import server; server.main(sys.argv[2:])"
+)
+
+
+class WorkerDied(Exception):
+    """The worker is gone or unusable; ``reason`` says how, in words for the student."""
+
+    def __init__(self, reason: str, *, timed_out: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.timed_out = timed_out
+
+
+@dataclass
+class CapturedOutput:
+    """What student code printed, kept up to ``limit`` bytes per test."""
+
+    limit: int
+    kept: bytearray = field(default_factory=bytearray)
+    dropped: int = 0
+
+    def add(self, data: bytes) -> None:
+        room = self.limit - len(self.kept)
+        self.kept += data[: max(room, 0)]
+        self.dropped += max(len(data) - max(room, 0), 0)
+
+    def take(self) -> str:
+        """The text captured since the last call, cut short if it was long; resets the capture."""
+        text = self.kept.decode("utf-8", errors="replace")
+        if self.dropped:
+            text += f"\n... ({self.dropped} more bytes of output cut)"
+        self.kept = bytearray()
+        self.dropped = 0
+        return text
+
+
+class ForkServer:
+    """A process that imported torch once and forks a worker per request."""
+
+    def __init__(
+        self,
+        *,
+        course_modules: dict[str, str],
+        python: str = sys.executable,
+        start_seconds: float = 120.0,
+    ) -> None:
+        self.start_seconds = start_seconds
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._control = ours
+        settings = {"course_modules": course_modules}
+        env = worker_environment()
+        env[worker_server.CONTROL_FD_ENV] = str(theirs.fileno())
+        self._log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [python, "-I", "-c", BOOTSTRAP, str(HARNESS_ROOT), json.dumps(settings)],
+            pass_fds=[theirs.fileno()],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
+            start_new_session=True,
+        )
+        theirs.close()
+
+    def spawn(self, workdir: Path, course: tuple[str, ...], limits: FrameLimits, output: CapturedOutput) -> Worker:
+        """Fork a worker in ``workdir`` that may use the ``course`` modules; its output goes to ``output``."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_read, out_write = os.pipe()
+        try:
+            socket.send_fds(
+                self._control,
+                [json.dumps({"op": "spawn", "workdir": str(workdir), "course": list(course)}).encode()],
+                [theirs.fileno(), out_write],
+            )
+            reply = self._reply(self.start_seconds)
+        except (OSError, WorkerDied) as error:
+            ours.close()
+            os.close(out_read)
+            raise WorkerDied(f"the worker could not be started ({error})") from None
+        finally:
+            theirs.close()
+            os.close(out_write)
+        return Worker(self, int(reply["pid"]), ours, out_read, limits, output)
+
+    def wait(self, pid: int) -> str:
+        """Reap a worker that was killed or exited; how it ended, in words."""
+        try:
+            self._control.sendall(json.dumps({"op": "wait", "pid": pid}).encode())
+            return str(self._reply(10.0).get("status", "ended"))
+        except (OSError, WorkerDied):
+            return "ended"
+
+    def _reply(self, seconds: float) -> dict[str, Any]:
+        ready, _, _ = select.select([self._control], [], [], seconds)
+        if not ready:
+            raise WorkerDied(f"the fork server did not answer within {seconds:.0f} s")
+        data = self._control.recv(65536)
+        if not data:
+            raise WorkerDied(f"the fork server stopped: {self.log_tail()}")
+        return dict(json.loads(data))
+
+    def log_tail(self, size: int = 2000) -> str:
+        self._log.seek(0, os.SEEK_END)
+        end = self._log.tell()
+        self._log.seek(max(0, end - size))
+        return self._log.read().decode("utf-8", errors="replace").strip() or "no output"
+
+    def close(self) -> None:
+        self._control.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _kill_group(self.process.pid)
+            self.process.wait()
+        self._log.close()
+
+
+class Worker:
+    """Proxy for one forked worker process."""
+
+    def __init__(
+        self, server: ForkServer, pid: int, sock: socket.socket, output_fd: int, limits: FrameLimits, output: CapturedOutput
+    ) -> None:
+        self.server = server
+        self.pid = pid
+        self.sock = sock
+        self.sock.setblocking(False)
+        self.output_fd = output_fd
+        os.set_blocking(output_fd, False)
+        self.limits = limits
+        self.output = output
+        self.alive = True
+
+    def request(self, header: dict[str, Any], buffers: list[bytes], seconds: float) -> Frame:
+        """Send one request and return the reply; :class:`WorkerDied` if there is none in time."""
+        if not self.alive:
+            raise WorkerDied("the worker is no longer running")
+        pending = memoryview(b"".join(pack_frame(header, buffers)))
+        reader = FrameReader(self.limits)
+        deadline = time.monotonic() + seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise WorkerDied(f"it did not finish within the time limit of {seconds:g} s", timed_out=True)
+            readable, writable, _ = select.select(
+                [self.sock, self.output_fd], [self.sock] if pending else [], [], remaining
+            )
+            if self.output_fd in readable:
+                self._drain_output()
+            if writable and pending:
+                try:
+                    sent = self.sock.send(pending[: 1 << 20])
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
+                    raise self._died() from None
+                pending = pending[sent:]
+            if self.sock in readable:
+                try:
+                    chunk = self.sock.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    raise self._died() from None
+                if not chunk:
+                    raise self._died()
+                try:
+                    frames = reader.feed(chunk)
+                except WireError as error:
+                    self.kill()
+                    raise WorkerDied(f"the worker broke the protocol: {error}") from None
+                if frames:
+                    self._drain_output()
+                    return frames[0]
+
+    def _drain_output(self) -> None:
+        while True:
+            try:
+                data = os.read(self.output_fd, 1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                return
+            if not data:
+                return
+            self.output.add(data)
+
+    def _died(self) -> WorkerDied:
+        self._drain_output()
+        status = self.kill()
+        return WorkerDied(f"the worker process ended unexpectedly ({status})")
+
+    def kill(self) -> str:
+        """Kill the worker and everything it started; how it ended, in words."""
+        if not self.alive:
+            return "already stopped"
+        self.alive = False
+        _kill_group(self.pid)
+        status = self.server.wait(self.pid)
+        self.sock.close()
+        os.close(self.output_fd)
+        return status
+
+
+def _kill_group(pid: int) -> None:
+    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            target()
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def worker_environment() -> dict[str, str]:
+    """A small, fixed environment for worker processes: nothing of the grader's leaks in."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "HOME": tempfile.gettempdir(),
+    }

@@ -1,0 +1,61 @@
+"""Every limit and setting of a grading run, in one typed place.
+
+Each field has a default and a description; :func:`Limits.from_environment`
+reads overrides from ``AUTOGRADER_<FIELD>`` environment variables (so an
+instructor can loosen a limit on a slow machine without editing code) and
+says exactly which variable held a bad value.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+def _setting(default: float, description: str) -> Any:
+    return field(default=default, metadata={"description": description})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits on the worker processes that run student code."""
+
+    call_seconds: float = _setting(30.0, "wall-clock limit of one call into student code")
+    import_seconds: float = _setting(30.0, "wall-clock limit for importing a problem's student files")
+    problem_seconds: float = _setting(150.0, "wall-clock budget of all calls of one problem together")
+    output_bytes: int = _setting(16 * 1024, "student output kept per test (the rest is counted and cut)")
+    result_bytes: int = _setting(256 * 1024 * 1024, "largest tensor a worker may send back")
+    header_bytes: int = _setting(1024 * 1024, "largest message header a worker may send back")
+
+    def frame_limits(self) -> dict[str, int]:
+        return {
+            "max_header_bytes": int(self.header_bytes),
+            "max_buffer_bytes": int(self.result_bytes),
+            "max_total_bytes": int(self.result_bytes) * 2,
+        }
+
+    @classmethod
+    def from_environment(cls, environ: dict[str, str] | None = None) -> Limits:
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            name = f"AUTOGRADER_{spec.name.upper()}"
+            if name not in environ:
+                continue
+            kind = type(spec.default)
+            try:
+                value = kind(environ[name])
+            except ValueError:
+                raise ValueError(f"{name}={environ[name]!r} is not a valid {kind.__name__} ({spec.metadata['description']})") from None
+            if value <= 0:
+                raise ValueError(f"{name}={environ[name]!r} must be positive ({spec.metadata['description']})")
+            values[spec.name] = value
+        return cls(**values)
+
+    @classmethod
+    def describe(cls) -> str:
+        """One line per setting: its environment variable, default and meaning."""
+        return "\n".join(
+            f"AUTOGRADER_{spec.name.upper()} (default {spec.default}): {spec.metadata['description']}" for spec in fields(cls)
+        )

@@ -1,0 +1,210 @@
+"""Calling a student's code for one problem, from a graded test.
+
+:class:`StudentCode` is what a graded test holds: ``student.call(target, ...)``
+sends the inputs to the problem's worker and returns the student's result as
+plain data (:class:`Reply`). Protocol statuses become the exceptions of
+:mod:`autograder.failures` here, at the boundary, so tests read as plain
+properties. The worker is started on first use, from a fresh copy of the
+submission, and started again after it dies; each problem has its own.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autograder.failures import NotImplementedYet, StudentRaised, SubmissionUnusable, WorkerFailure
+from autograder.sandbox import CapturedOutput, ForkServer, Worker, WorkerDied
+from autograder.settings import Limits
+from autograder.worker.wire import FrameLimits, WireError, decode_value, encode_value
+
+TORCHVISION_HINT = (
+    "torchvision is not available where your code is graded. The course's helpers "
+    "(image_utils, style_utils) need no torchvision: remove the import from this file."
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A student callable: ``module.name`` (a function), or a method of ``module.name()``."""
+
+    module: str
+    name: str
+    method: str | None = None
+
+    def describe(self) -> str:
+        if self.method is None:
+            return f"{self.name}()"
+        if self.method == "__call__":
+            return f"{self.name}()(...)"
+        return f"{self.name}().{self.method}(...)"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"module": self.module, "name": self.name, "method": self.method}
+
+
+@dataclass
+class Reply:
+    """What the student's code returned: ``value`` and, if asked for, gradients of the inputs."""
+
+    value: Any
+    grads: list[torch.Tensor] = field(default_factory=list)
+    not_differentiable: str | None = None
+
+
+class StudentCode:
+    """The student's modules for one problem, behind a worker process."""
+
+    def __init__(
+        self,
+        *,
+        problem: str,
+        modules: tuple[str, ...],
+        course: tuple[str, ...],
+        submission: Path,
+        unusable: str | None,
+        server: ForkServer,
+        limits: Limits,
+        output: CapturedOutput,
+    ) -> None:
+        self.problem = problem
+        self.modules = modules
+        self.course = course
+        self.submission = submission
+        self.unusable = unusable
+        self.server = server
+        self.limits = limits
+        self.output = output
+        self.seconds_used = 0.0
+        self._worker: Worker | None = None
+        self._workdir: Path | None = None
+        self._import_error: str | None = None
+
+    def call(
+        self,
+        target: Target,
+        *args: Any,
+        kwargs: dict[str, Any] | None = None,
+        grad: bool = False,
+        cotangent: torch.Tensor | None = None,
+        seed: int | None = None,
+        default_dtype: torch.dtype | None = None,
+        course_methods: dict[str, str] | None = None,
+        seconds: float | None = None,
+    ) -> Reply:
+        """Call ``target(*args, **kwargs)`` in the worker.
+
+        Tensors in the arguments that require grad are the inputs whose
+        gradients come back when ``grad`` is set (in the order they appear);
+        the result is then backpropagated with ``cotangent`` (ones if absent).
+        ``seed`` seeds the worker's random generators before the call and
+        ``default_dtype`` sets torch's default dtype during it. ``course_methods`` replaces methods of the student's instance by
+        the course's own (``{"gram_matrix": "StyleLoss.gram_matrix"}``), so a
+        problem is graded apart from the methods it calls.
+        """
+        worker = self._ready_worker()
+        buffers: list[bytes] = []
+        header = {
+            "op": "call",
+            "target": target.as_json(),
+            "args": encode_value(list(args), buffers),
+            "kwargs": encode_value(dict(kwargs or {}), buffers),
+            "grad": grad,
+            "cotangent": None if cotangent is None else encode_value(cotangent, buffers),
+            "seed": seed,
+            "default_dtype": None if default_dtype is None else str(default_dtype).replace("torch.", ""),
+            "course_methods": dict(course_methods or {}),
+        }
+        reply = self._request(worker, header, buffers, seconds or self.limits.call_seconds, target.describe())
+        status = reply.header.get("status")
+        if status == "error":
+            raise self._error(target.describe(), reply.header.get("error", {}))
+        try:
+            if status == "not_differentiable":
+                value = decode_value(reply.header.get("result"), reply.buffers)
+                return Reply(value, [], str(reply.header.get("reason", "")))
+            if status != "ok":
+                raise WireError(f"unexpected reply status {status!r:.40}")
+            value = decode_value(reply.header.get("result"), reply.buffers)
+            grads = [decode_value(g, reply.buffers) for g in reply.header.get("grads", [])]
+        except WireError as error:
+            self.stop()
+            raise WorkerFailure(f"The worker sent back a malformed reply: {error}") from None
+        return Reply(value, grads)
+
+    def stop(self) -> None:
+        """Kill the worker (if any) and remove its working copy."""
+        if self._worker is not None:
+            self._worker.kill()
+            self._worker = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    # ----------------------------------------------------------------- internals
+
+    def _ready_worker(self) -> Worker:
+        if self.unusable is not None:
+            raise SubmissionUnusable(self.unusable)
+        if self._import_error is not None:
+            raise SubmissionUnusable(self._import_error)
+        if self._worker is not None and self._worker.alive:
+            return self._worker
+        self.stop()
+        self._workdir = Path(tempfile.mkdtemp(prefix=f"worker-{self.problem}-"))
+        shutil.copytree(self.submission, self._workdir, dirs_exist_ok=True)
+        try:
+            self._worker = self.server.spawn(self._workdir, self.course, FrameLimits(**self.limits.frame_limits()), self.output)
+        except WorkerDied as died:
+            raise WorkerFailure(f"Your code could not be run: {died.reason}.") from None
+        reply = self._request(self._worker, {"op": "import", "modules": list(self.modules)}, [], self.limits.import_seconds, "importing your files")
+        if reply.header.get("status") != "ok":
+            error = reply.header.get("error", {})
+            self._import_error = import_error_message(error)
+            self.stop()
+            raise SubmissionUnusable(self._import_error)
+        return self._worker
+
+    def _request(self, worker: Worker, header: dict[str, Any], buffers: list[bytes], seconds: float, what: str) -> Any:
+        budget_left = self.limits.problem_seconds - self.seconds_used
+        if budget_left <= 0:
+            raise WorkerFailure(
+                f"The time budget of {self.limits.problem_seconds:g} s for this problem is used up; "
+                "the remaining tests of this problem were not run."
+            )
+        started = time.monotonic()
+        try:
+            return worker.request(header, buffers, min(seconds, budget_left))
+        except WorkerDied as died:
+            self.stop()
+            if died.timed_out:
+                raise WorkerFailure(f"Time limit: {what} {died.reason}.") from None
+            raise WorkerFailure(f"While {what} was running, {died.reason}.") from None
+        finally:
+            self.seconds_used += time.monotonic() - started
+
+    def _error(self, what: str, error: dict[str, Any]) -> BaseException:
+        error_type = str(error.get("type", "Exception"))
+        message = str(error.get("message", ""))
+        if error_type == "NotImplementedError":
+            return NotImplementedYet(f"{what} is not implemented yet (it raised NotImplementedError).")
+        if error_type == "SystemExit":
+            return WorkerFailure(f"{what} tried to end the grading: {message}. Remove the exit call.")
+        return StudentRaised(what, error_type, message, str(error.get("traceback", "")))
+
+
+def import_error_message(error: dict[str, Any]) -> str:
+    """The student-facing message for a file that failed to import."""
+    during = str(error.get("during", "importing your files"))
+    text = f"Your code failed while {during}: {error.get('type', 'Error')}: {error.get('message', '')}"
+    if error.get("traceback"):
+        text += f"\nWhere, in your code:\n{str(error['traceback']).rstrip()}"
+    if "torchvision" in str(error.get("message", "")):
+        text += f"\n{TORCHVISION_HINT}"
+    return text

@@ -1,0 +1,389 @@
+"""The worker side: a fork server, and the children it forks to run student code.
+
+The grader starts this module in a fresh interpreter (``python -I``). The fork
+server imports the heavy libraries once (torch, numpy, scipy, PIL, matplotlib
+with the Agg backend) and the trusted course modules it is told about, before
+any student code exists in the process; then it waits on its control socket.
+For every problem the grader asks it to fork a child. The child gets its own
+session (so the grader can kill it and everything it started with one
+signal), its own copy of the submission as working directory, stdout and
+stderr on a pipe the grader drains, and a socket for requests. It imports the
+problem's student modules and answers requests until the socket closes.
+
+Control messages (grader -> fork server, on the control socket)::
+
+    {"op": "spawn", "workdir": str, "course": [str]}
+        + two file descriptors (request socket, output pipe)   -> {"pid": int}
+        ("course" names the trusted course modules the child may use;
+        the others are dropped before any student code is imported)
+    {"op": "wait", "pid": int}                             -> {"status": str}
+
+Requests (grader -> child) and their replies::
+
+    {"op": "import", "modules": [str]}    -> {"status": "ok"}
+                                          |  {"status": "error", "error": {...}}
+    {"op": "call", "target": {...}, "args": [...], "kwargs": {...},
+     "seed": int|null, "default_dtype": str|null,
+     "grad": bool, "cotangent": value|null, "course_methods": {...}}
+                                          -> {"status": "ok", "result": value, "grads": [...]}
+                                          |  {"status": "error", "error": {...}}
+                                          |  {"status": "not_differentiable", "reason": str}
+
+Only ``autograder.worker`` modules are imported here; nothing of the grader.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import random
+import resource
+import signal
+import socket
+import sys
+import tempfile
+import traceback
+from typing import Any
+
+CONTROL_FD_ENV = "AUTOGRADER_CONTROL_FD"
+MAX_ERROR_CHARS = 4000
+
+
+# --------------------------------------------------------------------------- fork server
+
+
+def main(argv: list[str]) -> None:
+    """Entry point of the fork server: ``argv`` is one JSON object of settings."""
+    settings = json.loads(argv[0])
+    control = socket.socket(fileno=int(os.environ.pop(CONTROL_FD_ENV)))
+    _preload()
+    course = _load_course_modules(settings.get("course_modules", {}))
+    children: set[int] = set()
+    try:
+        while True:
+            try:
+                message, fds = _recv_control(control)
+            except (ConnectionError, OSError, ValueError):
+                break
+            if message is None:
+                break
+            if message.get("op") == "spawn":
+                pid = os.fork()
+                if pid == 0:
+                    control.close()
+                    _run_child(message, fds, course)
+                for fd in fds:
+                    os.close(fd)
+                children.add(pid)
+                _send_control(control, {"pid": pid})
+            elif message.get("op") == "wait":
+                pid = int(message["pid"])
+                status = _wait(pid) if pid in children else "unknown process"
+                children.discard(pid)
+                _send_control(control, {"status": status})
+    finally:
+        for pid in children:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+
+
+def _preload() -> None:
+    """Import what every problem needs while the process is still trusted and single-threaded."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import numpy  # noqa: F401
+    import torch
+
+    torch.set_num_threads(1)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import PIL.Image  # noqa: F401
+    import scipy.ndimage  # noqa: F401
+
+    from autograder.worker import models, wire  # noqa: F401
+
+
+def _load_course_modules(paths: dict[str, str]) -> dict[str, Any]:
+    """Load the course's own modules (trusted) under private names."""
+    modules = {}
+    for name, path in paths.items():
+        spec = importlib.util.spec_from_file_location(f"_autograder_course_{name}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load course module {name} from {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        modules[name] = module
+    return modules
+
+
+def _recv_control(control: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    message, fds, _flags, _addr = socket.recv_fds(control, 65536, 8)
+    if not message:
+        return None, []
+    return json.loads(message.decode("utf-8")), list(fds)
+
+
+def _send_control(control: socket.socket, message: dict[str, Any]) -> None:
+    control.sendall(json.dumps(message).encode("utf-8"))
+
+
+def _wait(pid: int) -> str:
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return f"killed by {name}"
+    return f"exited with status {os.WEXITSTATUS(status)}"
+
+
+# --------------------------------------------------------------------------- child
+
+
+def _run_child(message: dict[str, Any], fds: list[int], course: dict[str, Any]) -> None:
+    """Become a worker for one problem; never returns."""
+    code = 0
+    try:
+        request_fd, output_fd = fds
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        os.close(devnull)
+        os.close(output_fd)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        workdir = message["workdir"]
+        os.chdir(workdir)
+        sys.path.insert(0, workdir)
+        sys.dont_write_bytecode = True
+        allowed = set(message.get("course", []))
+        for name in list(course):
+            if name not in allowed:
+                del course[name]
+                sys.modules.pop(f"_autograder_course_{name}", None)
+        Child(socket.socket(fileno=request_fd), workdir, course).serve()
+    except BaseException:  # noqa: BLE001 - the child must never return into the server loop
+        code = 70
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+class Child:
+    """Answers requests for one problem, in a process that runs student code."""
+
+    def __init__(self, sock: socket.socket, workdir: str, course: dict[str, Any]) -> None:
+        from autograder.worker import wire
+
+        self.wire = wire
+        self.sock = sock
+        self.workdir = os.path.realpath(workdir)
+        self.course = course
+        self.scratch = tempfile.mkdtemp(prefix="scratch-", dir=self.workdir)
+
+    def serve(self) -> None:
+        while True:
+            frame = self.wire.recv_frame(self.sock)
+            if frame is None:
+                return
+            header, buffers = self._handle(frame)
+            _flush_output()
+            self.wire.send_frame(self.sock, header, buffers)
+
+    def _handle(self, frame: Any) -> tuple[dict[str, Any], list[bytes]]:
+        request = frame.header
+        op = request.get("op")
+        if op == "import":
+            for module in request.get("modules", []):
+                try:
+                    importlib.import_module(module)
+                except BaseException as error:  # noqa: BLE001 - student code may raise anything
+                    return {"status": "error", "error": self._describe(error, during=f"importing {module}")}, []
+            return {"status": "ok"}, []
+        if op == "call":
+            return self._call(request, frame.buffers)
+        return {"status": "protocol_error", "reason": f"unknown op {op!r:.40}"}, []
+
+    # ----------------------------------------------------------------- calls
+
+    def _call(self, request: dict[str, Any], buffers: list[bytearray]) -> tuple[dict[str, Any], list[bytes]]:
+        import torch
+
+        wire = self.wire
+        leaves: dict[int, torch.Tensor] = {}
+
+        def resolve(ref: dict[str, Any]) -> Any:
+            return self._resolve(ref, buffers)
+
+        def decode(node: Any) -> Any:
+            value = wire.decode_value(node, buffers, resolve_ref=resolve)
+            return value
+
+        args = decode(request.get("args", []))
+        kwargs = decode(request.get("kwargs", {"$dict": {}}))
+        cotangent = decode(request["cotangent"]) if request.get("cotangent") is not None else None
+        self._collect_leaves((args, kwargs), leaves)
+        target = request["target"]
+        try:
+            function = self._target(target, request.get("course_methods", {}))
+            seed = request.get("seed")
+            if seed is not None:
+                torch.manual_seed(seed)
+                random.seed(seed)
+                import numpy
+
+                numpy.random.seed(seed % (2**32))
+            previous_dtype = torch.get_default_dtype()
+            if request.get("default_dtype"):
+                torch.set_default_dtype(wire.DTYPES[request["default_dtype"]])
+            try:
+                result = function(*args, **kwargs)
+            finally:
+                torch.set_default_dtype(previous_dtype)
+        except BaseException as error:  # noqa: BLE001 - student code may raise anything, SystemExit included
+            return {"status": "error", "error": self._describe(error, during=_target_name(target))}, []
+        out: list[bytes] = []
+        header: dict[str, Any] = {"status": "ok"}
+        try:
+            if request.get("grad"):
+                grads = self._gradients(result, [leaves[i] for i in sorted(leaves)], cotangent)
+                if isinstance(grads, str):
+                    return {"status": "not_differentiable", "reason": grads, "result": self._encode(result, out)}, out
+                header["grads"] = [wire.encode_value(g, out) for g in grads]
+            header["result"] = self._encode(result, out)
+        except BaseException as error:  # noqa: BLE001 - a hostile result may raise anywhere
+            return {"status": "error", "error": self._describe(error, during="sending the result back")}, []
+        return header, out
+
+    def _collect_leaves(self, value: Any, leaves: dict[int, Any]) -> None:
+        import torch
+
+        if isinstance(value, torch.Tensor):
+            if value.requires_grad:
+                leaves[len(leaves)] = value
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                self._collect_leaves(item, leaves)
+        elif isinstance(value, dict):
+            for item in value.values():
+                self._collect_leaves(item, leaves)
+
+    def _gradients(self, result: Any, leaves: list[Any], cotangent: Any) -> list[Any] | str:
+        import torch
+
+        if not isinstance(result, torch.Tensor):
+            return f"it returned {type(result).__name__}, not a tensor, so no gradient can flow through it"
+        if result.grad_fn is None or not result.requires_grad:
+            return (
+                "its result is not connected to the inputs by autograd (was it detached, or computed "
+                "with .item(), .numpy(), .data or torch.no_grad()?)"
+            )
+        if cotangent is None:
+            cotangent = torch.ones_like(result)
+        grads = torch.autograd.grad(result, leaves, grad_outputs=cotangent, allow_unused=True)
+        return [torch.zeros_like(leaf) if g is None else g for leaf, g in zip(leaves, grads)]
+
+    def _encode(self, value: Any, out: list[bytes]) -> Any:
+        def opaque(obj: Any) -> Any:
+            kind = type(obj)
+            return {"$opaque": {"type": f"{kind.__module__}.{kind.__qualname__}"}}
+
+        return self.wire.encode_value(value, out, convert_unknown=opaque)
+
+    def _target(self, target: dict[str, Any], course_methods: dict[str, str]) -> Any:
+        module = importlib.import_module(target["module"])
+        obj = getattr(module, target["name"])
+        method = target.get("method")
+        if method is None:
+            return obj
+        instance = obj()
+        for attribute, course_name in course_methods.items():
+            class_name, _, method_name = course_name.partition(".")
+            setattr(instance, attribute, getattr(self._course_object(class_name), method_name))
+        return instance if method == "__call__" else getattr(instance, method)
+
+    def _course_object(self, class_name: str) -> Any:
+        for module in self.course.values():
+            if hasattr(module, class_name):
+                return getattr(module, class_name)()
+        raise LookupError(f"no course class {class_name}")
+
+    def _resolve(self, ref: dict[str, Any], buffers: list[bytearray]) -> Any:
+        import torch
+
+        from autograder.worker import models
+
+        kind = ref.get("kind")
+        if kind == "dtype":
+            return self.wire.DTYPES[ref["name"]]
+        if kind == "model":
+            return models.build_model(ref["name"], int(ref["seed"]), self.wire.DTYPES[ref.get("dtype", "float32")])
+        if kind == "course":
+            return self._course_object(ref["name"])
+        if kind == "image_file":
+            import PIL.Image
+
+            pixels = self.wire.decode_value(ref["pixels"], buffers)
+            if not isinstance(pixels, torch.Tensor) or pixels.dtype != torch.uint8:
+                raise self.wire.WireError("an image must be a uint8 tensor")
+            path = os.path.join(self.scratch, os.path.basename(str(ref["name"])))
+            PIL.Image.fromarray(pixels.numpy()).save(path)
+            return path
+        raise self.wire.WireError(f"unknown reference kind {kind!r:.40}")
+
+    def _describe(self, error: BaseException, *, during: str) -> dict[str, Any]:
+        """What a student needs to see of an exception: its type, message and their own frames."""
+        try:
+            message = str(error)
+        except BaseException:  # noqa: BLE001
+            message = "<the exception's message could not be read>"
+        frames = []
+        for frame in traceback.extract_tb(error.__traceback__):
+            path = os.path.realpath(frame.filename)
+            if path.startswith(self.workdir + os.sep):
+                frames.append(
+                    f'  File "{os.path.relpath(path, self.workdir)}", line {frame.lineno}, in {frame.name}\n'
+                    + (f"    {frame.line}\n" if frame.line else "")
+                )
+        if isinstance(error, SystemExit):
+            message = f"sys.exit({error.code!r}) was called"
+        return {
+            "type": type(error).__name__,
+            "message": message[:MAX_ERROR_CHARS],
+            "traceback": "".join(frames)[-MAX_ERROR_CHARS:],
+            "during": during,
+        }
+
+
+def _target_name(target: dict[str, Any]) -> str:
+    method = target.get("method")
+    if method is None:
+        return f"{target['name']}()"
+    if method == "__call__":
+        return f"{target['name']}()(...)"
+    return f"{target['name']}().{method}(...)"
+
+
+def _flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - a student may have replaced or closed the stream
+            pass
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
