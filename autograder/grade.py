@@ -20,8 +20,9 @@ from typing import Any
 from autograder import problems as problem_registry
 from autograder import reference
 from autograder.intake import IntakeError, take_submission
-from autograder.problems import PROBLEMS_DIR, Problem
+from autograder.problems import COURSE_MODULES, PROBLEMS_DIR, Problem
 from autograder.results import autograder_failure, build_results, complete, write_results
+from autograder.sandbox import ForkServer
 from autograder.settings import Limits
 
 PYTEST_INI = PROBLEMS_DIR / "pytest.ini"
@@ -54,24 +55,24 @@ def main(submission: Path, results: Path, problems: str | None = None, quiet: bo
 
 def grade(submission: Path, selected: tuple[Problem, ...]) -> dict[str, Any]:
     """Run the graded suites of ``selected`` on ``submission``; the results.json object."""
-    from autograder.plugin import GradingPlugin
-    from autograder.session import GradingSession
-
     started = time.monotonic()
     limits = Limits.from_environment()
-    with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
-        try:
-            intake = take_submission(submission, Path(scratch) / "submission", reference.REFERENCE_DIR)
-        except IntakeError as error:
-            reason = f"Your submission could not be read: {error}."
-            tests = complete([], selected, reason)
-            return build_results(tests, selected, output=reason, execution_time=time.monotonic() - started)
-        session = GradingSession(intake, limits)
-        plugin = GradingPlugin(session)
-        try:
+    server = ForkServer(course_modules={name: str(reference.source(path)) for name, path in COURSE_MODULES.items()})
+    try:
+        with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
+            try:
+                intake = take_submission(submission, Path(scratch) / "submission", reference.REFERENCE_DIR)
+            except IntakeError as error:
+                reason = f"Your submission could not be read: {error}."
+                tests = complete([], selected, reason)
+                return build_results(tests, selected, output=reason, execution_time=time.monotonic() - started)
+            from autograder.plugin import GradingPlugin
+            from autograder.session import GradingSession
+
+            plugin = GradingPlugin(GradingSession(intake, limits, server))
             exit_code = run_pytest([str(p.suite) for p in selected], plugin)
-        finally:
-            session.close()
+    finally:
+        server.close()
     elapsed = time.monotonic() - started
     if plugin.errors or exit_code not in (0, 1):
         error = "\n\n".join(plugin.errors) or f"pytest ended with exit code {exit_code}"
@@ -84,7 +85,7 @@ def run_pytest(suites: list[str], plugin: object) -> int:
     """Run the suites with the grader's own configuration only; pytest's console output is kept out."""
     import pytest
 
-    arguments = [*suites, "-c", str(PYTEST_INI), "--rootdir", str(PROBLEMS_DIR), "-p", "no:cacheprovider", "-q"]
+    arguments = [*suites, "-c", str(PYTEST_INI), "--rootdir", str(PROBLEMS_DIR), "-p", "no:cacheprovider", "--assert=plain", "-q"]
     previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     try:

@@ -45,6 +45,7 @@ class GradingPlugin:
         self.session = session
         self.results: list[TestResult] = []
         self.errors: list[str] = []
+        self.seconds: dict[str, float] = {}
 
     def pytest_configure(self, config: pytest.Config) -> None:
         settings.load_profile(PROFILE)
@@ -67,6 +68,7 @@ class GradingPlugin:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
         outcome: Any = yield
         report = outcome.get_result()
+        self.seconds[item.nodeid] = self.seconds.get(item.nodeid, 0.0) + report.duration
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.results.append(self._result(item, call, report.passed))
 
@@ -83,6 +85,7 @@ class GradingPlugin:
             output += f"\n\nYour code printed:\n{printed}"
         return TestResult(
             name=f"{problem.title}: {summary}",
+            seconds=self.seconds.get(item.nodeid, 0.0),
             number=str(function.__number__),  # type: ignore[union-attr]
             problem=problem.key,
             max_score=float(function.__weight__),  # type: ignore[union-attr]

@@ -41,6 +41,7 @@ class TestResult:
     passed: bool
     output: str
     visibility: str = "visible"
+    seconds: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         output = self.output
@@ -55,6 +56,7 @@ class TestResult:
             "output": output,
             "visibility": self.visibility,
             "tags": [self.problem],
+            "extra_data": {"seconds": round(self.seconds, 3)},
         }
 
 
@@ -90,11 +92,12 @@ def build_results(
 ) -> dict[str, Any]:
     """The ``results.json`` object for these tests."""
     tests = sorted(tests, key=lambda t: [int(part) for part in t.number.split(".")])
-    scores = {p.key: {"score": 0.0, "max_score": 0.0} for p in problems}
+    scores = {p.key: {"score": 0.0, "max_score": 0.0, "seconds": 0.0} for p in problems}
     for test in tests:
-        entry = scores.setdefault(test.problem, {"score": 0.0, "max_score": 0.0})
+        entry = scores.setdefault(test.problem, {"score": 0.0, "max_score": 0.0, "seconds": 0.0})
         entry["max_score"] += test.max_score
         entry["score"] += test.max_score if test.passed else 0.0
+        entry["seconds"] += test.seconds
     summary = [
         f"{p.title} ({p.key}): {_points(scores[p.key]['score']):g} / {_points(scores[p.key]['max_score']):g}"
         for p in problems

@@ -1,7 +1,7 @@
 """The grader's side of the worker processes: a fork server and one proxy per worker.
 
-:class:`ForkServer` starts ``autograder.worker.server`` in a fresh interpreter
-and asks it to fork workers. :class:`Worker` is the proxy for one forked
+:class:`ForkServer` forks the fork server of ``autograder.worker.server`` from
+the grader, once torch is imported, and asks it to fork workers. :class:`Worker` is the proxy for one forked
 worker: it sends a request and waits for the reply in a ``select`` loop that
 also drains the worker's stdout and stderr, enforces the wall-clock limit, and
 notices when the worker dies. A dead worker is an ordinary outcome
@@ -16,8 +16,6 @@ import os
 import select
 import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -25,13 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from autograder.worker import server as worker_server
-from autograder.worker.wire import Frame, FrameLimits, FrameReader, WireError, pack_frame
+from autograder.worker.frames import Frame, FrameLimits, FrameReader, WireError, pack_frame
 
-HARNESS_ROOT = Path(__file__).resolve().parent.parent
-BOOTSTRAP = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from autograder.worker import server; server.main(sys.argv[2:])"
-)
 
 
 class WorkerDied(Exception):
@@ -67,32 +60,19 @@ class CapturedOutput:
 
 
 class ForkServer:
-    """A process that imported torch once and forks a worker per request."""
+    """A process forked from the grader once torch is imported; it forks a worker per request."""
 
-    def __init__(
-        self,
-        *,
-        course_modules: dict[str, str],
-        python: str = sys.executable,
-        start_seconds: float = 120.0,
-    ) -> None:
+    def __init__(self, *, course_modules: dict[str, str], start_seconds: float = 120.0) -> None:
         self.start_seconds = start_seconds
+        worker_server.preload()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._control = ours
-        settings = {"course_modules": course_modules}
-        env = worker_environment()
-        env[worker_server.CONTROL_FD_ENV] = str(theirs.fileno())
         self._log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(
-            [python, "-I", "-c", BOOTSTRAP, str(HARNESS_ROOT), json.dumps(settings)],
-            pass_fds=[theirs.fileno()],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=self._log,
-            start_new_session=True,
-        )
+        self.pid = os.fork()
+        if self.pid == 0:
+            ours.close()
+            worker_server.serve(theirs, self._log.fileno(), course_modules, worker_environment())
         theirs.close()
+        self._control = ours
 
     def spawn(self, workdir: Path, course: tuple[str, ...], limits: FrameLimits, output: CapturedOutput) -> Worker:
         """Fork a worker in ``workdir`` that may use the ``course`` modules; its output goes to ``output``."""
@@ -138,12 +118,16 @@ class ForkServer:
         return self._log.read().decode("utf-8", errors="replace").strip() or "no output"
 
     def close(self) -> None:
+        """Stop the fork server (it kills the workers still running) and reap it."""
         self._control.close()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            _kill_group(self.process.pid)
-            self.process.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if os.waitpid(self.pid, os.WNOHANG) != (0, 0):
+                break
+            time.sleep(0.01)
+        else:
+            _kill_group(self.pid)
+            os.waitpid(self.pid, 0)
         self._log.close()
 
 

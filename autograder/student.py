@@ -22,7 +22,8 @@ import torch
 from autograder.failures import NotImplementedYet, StudentRaised, SubmissionUnusable, WorkerFailure
 from autograder.sandbox import CapturedOutput, ForkServer, Worker, WorkerDied
 from autograder.settings import Limits
-from autograder.worker.wire import FrameLimits, WireError, decode_value, encode_value
+from autograder.worker.frames import FrameLimits, WireError
+from autograder.worker.wire import decode_value, encode_value
 
 TORCHVISION_HINT = (
     "torchvision is not available where your code is graded. The course's helpers "

@@ -20,7 +20,7 @@ class Problem:
 
     ``files`` are the student files it uses (a missing or broken one costs
     this problem), ``modules`` what its worker imports, ``course`` the course's
-    own modules its worker may use (see ``autograder.session.COURSE_MODULES``).
+    own modules its worker may use (see :data:`COURSE_MODULES`).
     """
 
     key: str
@@ -51,6 +51,16 @@ PROBLEMS: tuple[Problem, ...] = (
     ),
 )
 BY_KEY = {problem.key: problem for problem in PROBLEMS}
+
+# The course's own modules (from reference/) a problem's worker may be given,
+# loaded before any student code: style transfer runs with the course's
+# losses, and the style loss is graded with the course's Gram matrix, so that
+# each problem is graded apart from the others.
+COURSE_MODULES = {
+    "content_loss": "style_modules/content_loss.py",
+    "style_loss": "style_modules/style_loss.py",
+    "tv_loss": "style_modules/tv_loss.py",
+}
 
 # Every problem key of API.md, graded here or not yet.
 ALL_PROBLEM_KEYS = (

@@ -1,14 +1,16 @@
 """The worker side: a fork server, and the children it forks to run student code.
 
-The grader starts this module in a fresh interpreter (``python -I``). The fork
-server imports the heavy libraries once (torch, numpy, scipy, PIL, matplotlib
-with the Agg backend) and the trusted course modules it is told about, before
-any student code exists in the process; then it waits on its control socket.
-For every problem the grader asks it to fork a child. The child gets its own
-session (so the grader can kill it and everything it started with one
-signal), its own copy of the submission as working directory, stdout and
-stderr on a pipe the grader drains, and a socket for requests. It imports the
-problem's student modules and answers requests until the socket closes.
+The grader calls :func:`preload` (imports of torch, numpy, scipy, PIL,
+matplotlib with the Agg backend, and a warm-up of torch's lazy set-up), then
+forks; the new process calls :func:`serve` and becomes the fork server. Its
+memory is the grader's, shared copy-on-write, so torch is in memory once. It
+loads the trusted course modules it is told about, before any student code
+exists in the process, and waits on its control socket. For every problem the
+grader asks it to fork a child. The child gets its own session (so the grader
+can kill it and everything it started with one signal), its own copy of the
+submission as working directory, stdout and stderr on a pipe the grader
+drains, and a socket for requests. It imports the problem's student modules
+and answers requests until the socket closes.
 
 Control messages (grader -> fork server, on the control socket)::
 
@@ -45,30 +47,77 @@ import socket
 import sys
 import tempfile
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
-CONTROL_FD_ENV = "AUTOGRADER_CONTROL_FD"
 MAX_ERROR_CHARS = 4000
 
 
 # --------------------------------------------------------------------------- fork server
 
 
-def main(argv: list[str]) -> None:
-    """Entry point of the fork server: ``argv`` is one JSON object of settings."""
-    settings = json.loads(argv[0])
-    control = socket.socket(fileno=int(os.environ.pop(CONTROL_FD_ENV)))
-    _preload()
-    course = _load_course_modules(settings.get("course_modules", {}))
+def preload() -> None:
+    """Import what every problem needs, while the process is trusted and has one thread.
+
+    Called in the grader before it forks the fork server. Idempotent.
+    """
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import numpy  # noqa: F401
+    import torch
+
+    torch.set_num_threads(1)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import PIL.Image  # noqa: F401
+    import scipy.ndimage  # noqa: F401
+
+    from autograder.worker import frames, models, wire  # noqa: F401
+
+    _warm_up(torch)
+
+
+def serve(control: socket.socket, log_fd: int, course_paths: dict[str, str], environment: dict[str, str]) -> NoReturn:
+    """Become the fork server, in a process just forked from the grader; never returns."""
+    code = 0
+    try:
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        descriptor = control.detach()
+        if descriptor != 3:
+            os.dup2(descriptor, 3)
+            os.close(descriptor)
+        os.closerange(4, _max_fd())
+        control = socket.socket(fileno=3)
+        os.environ.clear()
+        os.environ.update(environment)
+        course = _load_course_modules(course_paths)
+        _serve_forever(control, course)
+    except BaseException:  # noqa: BLE001 - the fork server must never return into the grader's code
+        traceback.print_exc()
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def _max_fd() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if 0 < soft < 1 << 20 else 1 << 16
+
+
+def _serve_forever(control: socket.socket, course: dict[str, Any]) -> None:
     children: set[int] = set()
     try:
         while True:
             try:
                 message, fds = _recv_control(control)
             except (ConnectionError, OSError, ValueError):
-                break
+                return
             if message is None:
-                break
+                return
             if message.get("op") == "spawn":
                 pid = os.fork()
                 if pid == 0:
@@ -92,21 +141,21 @@ def main(argv: list[str]) -> None:
                 pass
 
 
-def _preload() -> None:
-    """Import what every problem needs while the process is still trusted and single-threaded."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    import numpy  # noqa: F401
-    import torch
+def _warm_up(torch: Any) -> None:
+    """Run each kind of work once, so that torch's lazy imports and first-use set-up happen here, once.
 
-    torch.set_num_threads(1)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
-    import PIL.Image  # noqa: F401
-    import scipy.ndimage  # noqa: F401
-
-    from autograder.worker import models, wire  # noqa: F401
+    Tiny tensors on one thread: no thread pool is started, so forking stays safe.
+    """
+    image = torch.ones(1, 3, 5, 5, requires_grad=True)
+    conv = torch.nn.Conv2d(3, 2, 3)
+    features = torch.nn.functional.max_pool2d(torch.relu(conv(image)), 2, ceil_mode=True)
+    flat = features.reshape(1, 2, -1)
+    loss = torch.bmm(flat, flat.transpose(1, 2)).sum() + torch.einsum("nchw->", features)
+    torch.autograd.grad(loss, image, retain_graph=True)
+    loss.backward()
+    optimizer = torch.optim.Adam([image], lr=0.1)
+    optimizer.step()
+    optimizer.zero_grad()
 
 
 def _load_course_modules(paths: dict[str, str]) -> dict[str, Any]:
@@ -186,8 +235,9 @@ class Child:
     """Answers requests for one problem, in a process that runs student code."""
 
     def __init__(self, sock: socket.socket, workdir: str, course: dict[str, Any]) -> None:
-        from autograder.worker import wire
+        from autograder.worker import frames, wire
 
+        self.frames = frames
         self.wire = wire
         self.sock = sock
         self.workdir = os.path.realpath(workdir)
@@ -196,12 +246,12 @@ class Child:
 
     def serve(self) -> None:
         while True:
-            frame = self.wire.recv_frame(self.sock)
+            frame = self.frames.recv_frame(self.sock)
             if frame is None:
                 return
             header, buffers = self._handle(frame)
             _flush_output()
-            self.wire.send_frame(self.sock, header, buffers)
+            self.frames.send_frame(self.sock, header, buffers)
 
     def _handle(self, frame: Any) -> tuple[dict[str, Any], list[bytes]]:
         request = frame.header
@@ -383,7 +433,3 @@ def _flush_output() -> None:
             stream.flush()
         except BaseException:  # noqa: BLE001 - a student may have replaced or closed the stream
             pass
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -1,11 +1,7 @@
-"""The wire format between the grader and a worker: no pickle, only data.
+"""Values on the wire between the grader and a worker: no pickle, only data.
 
-A message is one frame::
-
-    u32 big-endian header length | header (UTF-8 JSON) | buffer 0 | buffer 1 | ...
-
-The header is a JSON object; its ``"buffers"`` key lists the byte length of
-each raw buffer that follows. Values inside the header are JSON trees in which
+Messages are frames (see :mod:`autograder.worker.frames`): a JSON header and
+raw buffers. Values inside the header are JSON trees in which
 a few marker objects stand for things JSON cannot say:
 
 ``{"$tensor": i, "dtype": "float32", "shape": [2, 3], "kind": "tensor"}``
@@ -35,16 +31,13 @@ This module is imported by both sides and imports nothing of the autograder.
 
 from __future__ import annotations
 
-import json
 import math
-import socket
-import struct
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 
-HEADER_PREFIX = struct.Struct(">I")
+from autograder.worker.frames import WireError
 
 DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
@@ -64,20 +57,6 @@ DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
 MARKERS = ("$tensor", "$tuple", "$dict", "$float", "$ref", "$opaque")
 
 
-class WireError(Exception):
-    """A frame or a value that does not follow the wire format."""
-
-
-@dataclass(frozen=True)
-class FrameLimits:
-    """Upper bounds a receiver enforces before it allocates anything."""
-
-    max_header_bytes: int = 1 << 20
-    max_buffer_bytes: int = 256 << 20
-    max_total_bytes: int = 512 << 20
-    max_buffers: int = 4096
-
-
 @dataclass(frozen=True)
 class Opaque:
     """Stands for a value of a type the wire cannot carry; only its type name crossed."""
@@ -86,14 +65,6 @@ class Opaque:
 
     def __repr__(self) -> str:
         return f"<an object of type {self.type_name}>"
-
-
-@dataclass
-class Frame:
-    """A received message: its header and its raw buffers."""
-
-    header: dict[str, Any]
-    buffers: list[bytearray]
 
 
 # --------------------------------------------------------------------------- encoding
@@ -213,127 +184,3 @@ def decode_tensor(node: dict[str, Any], buffers: list[bytearray]) -> torch.Tenso
     if node.get("requires_grad") is True and (tensor.is_floating_point() or tensor.is_complex()):
         tensor.requires_grad_(True)
     return tensor
-
-
-# --------------------------------------------------------------------------- frames
-
-
-def pack_frame(header: dict[str, Any], buffers: list[bytes]) -> list[bytes]:
-    """The byte chunks of one frame (header length, header, buffers)."""
-    header = dict(header, buffers=[len(b) for b in buffers])
-    raw = json.dumps(header, allow_nan=False, separators=(",", ":")).encode("utf-8")
-    return [HEADER_PREFIX.pack(len(raw)), raw, *buffers]
-
-
-def send_frame(sock: socket.socket, header: dict[str, Any], buffers: list[bytes] = ()) -> None:  # type: ignore[assignment]
-    """Write one frame to a blocking socket."""
-    for chunk in pack_frame(header, list(buffers)):
-        if chunk:
-            sock.sendall(chunk)
-
-
-def _reject_constant(name: str) -> Any:
-    raise WireError(f"non-standard JSON constant {name}")
-
-
-def parse_header(raw: bytes, limits: FrameLimits) -> dict[str, Any]:
-    """Decode and check a frame header: a JSON object whose buffer sizes fit the limits."""
-    try:
-        header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise WireError(f"malformed message header: {error}") from None
-    if not isinstance(header, dict):
-        raise WireError("a message header must be a JSON object")
-    sizes = header.get("buffers", [])
-    if not isinstance(sizes, list) or any(type(s) is not int or s < 0 for s in sizes):
-        raise WireError("malformed buffer list in a message header")
-    if len(sizes) > limits.max_buffers:
-        raise WireError(f"a message with {len(sizes)} buffers (at most {limits.max_buffers} allowed)")
-    if any(s > limits.max_buffer_bytes for s in sizes) or sum(sizes) > limits.max_total_bytes:
-        raise WireError(
-            f"a message of {sum(sizes)} bytes (at most {limits.max_buffer_bytes} per tensor "
-            f"and {limits.max_total_bytes} in all allowed)"
-        )
-    return header
-
-
-class FrameReader:
-    """Incremental frame parser: feed it bytes, take whole frames out.
-
-    Limits are checked as soon as a header is complete, before the buffers
-    are accumulated, so a peer cannot make the reader hold more than the
-    limits allow.
-    """
-
-    def __init__(self, limits: FrameLimits = FrameLimits()) -> None:
-        self.limits = limits
-        self._data = bytearray()
-        self._header: dict[str, Any] | None = None
-        self._needed = 0
-
-    def feed(self, chunk: bytes) -> list[Frame]:
-        self._data += chunk
-        frames = []
-        while True:
-            frame = self._next()
-            if frame is None:
-                return frames
-            frames.append(frame)
-
-    def _next(self) -> Frame | None:
-        if self._header is None:
-            if len(self._data) < HEADER_PREFIX.size:
-                return None
-            (length,) = HEADER_PREFIX.unpack_from(self._data)
-            if length > self.limits.max_header_bytes:
-                raise WireError(f"a message header of {length} bytes (at most {self.limits.max_header_bytes} allowed)")
-            if len(self._data) < HEADER_PREFIX.size + length:
-                return None
-            self._header = parse_header(bytes(self._data[HEADER_PREFIX.size : HEADER_PREFIX.size + length]), self.limits)
-            del self._data[: HEADER_PREFIX.size + length]
-            self._needed = sum(self._header.get("buffers", []))
-        if len(self._data) < self._needed:
-            return None
-        buffers = []
-        offset = 0
-        for size in self._header.get("buffers", []):
-            buffers.append(bytearray(self._data[offset : offset + size]))
-            offset += size
-        del self._data[:offset]
-        header, self._header = self._header, None
-        return Frame(header, buffers)
-
-
-def recv_frame(sock: socket.socket, limits: FrameLimits = FrameLimits()) -> Frame | None:
-    """Read one frame from a blocking socket; ``None`` at end of stream."""
-    prefix = _recv_exact(sock, HEADER_PREFIX.size)
-    if prefix is None:
-        return None
-    (length,) = HEADER_PREFIX.unpack(prefix)
-    if length > limits.max_header_bytes:
-        raise WireError(f"a message header of {length} bytes (at most {limits.max_header_bytes} allowed)")
-    raw = _recv_exact(sock, length)
-    if raw is None:
-        raise WireError("the stream ended inside a message header")
-    header = parse_header(raw, limits)
-    buffers = []
-    for size in header.get("buffers", []):
-        data = _recv_exact(sock, size)
-        if data is None:
-            raise WireError("the stream ended inside a message")
-        buffers.append(data)
-    return Frame(header, buffers)
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytearray | None:
-    data = bytearray(size)
-    view = memoryview(data)
-    received = 0
-    while received < size:
-        count = sock.recv_into(view[received:])
-        if count == 0:
-            if received == 0:
-                return None
-            raise WireError("the stream ended inside a message")
-        received += count
-    return data
