@@ -78,7 +78,8 @@ def grade(submission: Path, selected: tuple[Problem, ...]) -> dict[str, Any]:
         error = "\n\n".join(plugin.errors) or f"pytest ended with exit code {exit_code}"
         return autograder_failure(selected, error, execution_time=elapsed, tests=plugin.results)
     tests = complete(plugin.results, selected, "These points were not graded: the autograder ran no test for them.")
-    return build_results(tests, selected, output=intake.report(), execution_time=elapsed)
+    used = {path for problem in selected for path in problem.files}
+    return build_results(tests, selected, output=intake.report(used), execution_time=elapsed)
 
 
 def run_pytest(suites: list[str], plugin: object) -> int:

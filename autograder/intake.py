@@ -56,11 +56,13 @@ class Intake:
             return f"{path} is missing from your submission.{hint}"
         return None
 
-    def report(self) -> str:
-        """A summary of intake for the top of the report."""
-        lines = [f"Files graded: {', '.join(self.taken) if self.taken else 'none'}."]
-        if self.missing:
-            lines.append(f"Not found in the submission: {', '.join(self.missing)}.")
+    def report(self, used: set[str]) -> str:
+        """A summary of intake for the top of the report, about the ``used`` files of the graded problems."""
+        taken = [path for path in self.taken if path in used]
+        missing = [path for path in self.missing if path in used]
+        lines = [f"Files graded: {', '.join(taken) if taken else 'none'}."]
+        if missing:
+            lines.append(f"Not found in the submission: {', '.join(missing)}.")
         for path, reason in self.rejected.items():
             lines.append(f"Not used: {path}: {reason}.")
         if self.ignored:

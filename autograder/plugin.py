@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from autograder.failures import Abort, PropertyFailed, StudentRaised
 from autograder.problems import BY_KEY, Problem
@@ -33,8 +33,10 @@ settings.register_profile(
     print_blob=False,
     report_multiple_bugs=False,
     max_examples=30,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=list(HealthCheck),
 )
+FIXTURE_ARGUMENTS = ("student=",)
 FAILING_CASE = re.compile(r"^(?:Failing test case|Falsifying example): (\w+)\(\s*(.*?),?\s*\)\s*$", re.S)
 
 
@@ -118,8 +120,13 @@ def failure_message(error: BaseException | None) -> str:
 def _describe_note(note: str) -> str:
     match = FAILING_CASE.match(note.strip())
     if match:
-        arguments = re.sub(r"\n\s*", " ", match.group(2))
-        return f"Smallest failing input found: {arguments}"
+        arguments = [line.strip().rstrip(",") for line in match.group(2).splitlines() if line.strip()]
+        shown = [
+            line.replace("  # or any other generated value", " (any value fails)")
+            for line in arguments
+            if not line.startswith(FIXTURE_ARGUMENTS)
+        ]
+        return f"Smallest failing input found: {', '.join(shown)}"
     if note.startswith("You can reproduce") or "@reproduce_failure" in note:
         return ""
     return note

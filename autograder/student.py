@@ -40,11 +40,10 @@ class Target:
     method: str | None = None
 
     def describe(self) -> str:
+        """The callable as a student knows it: ``ContentLoss.forward``, ``style_transfer``."""
         if self.method is None:
-            return f"{self.name}()"
-        if self.method == "__call__":
-            return f"{self.name}()(...)"
-        return f"{self.name}().{self.method}(...)"
+            return self.name
+        return f"{self.name}.{'forward' if self.method == '__call__' else self.method}"
 
     def as_json(self) -> dict[str, Any]:
         return {"module": self.module, "name": self.name, "method": self.method}

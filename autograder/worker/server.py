@@ -421,10 +421,8 @@ class Child:
 def _target_name(target: dict[str, Any]) -> str:
     method = target.get("method")
     if method is None:
-        return f"{target['name']}()"
-    if method == "__call__":
-        return f"{target['name']}()(...)"
-    return f"{target['name']}().{method}(...)"
+        return f"calling {target['name']}"
+    return f"calling {target['name']}.{'forward' if method == '__call__' else method}"
 
 
 def _flush_output() -> None:

@@ -1,0 +1,20 @@
+"""The style-transfer losses; ``from style_modules import ContentLoss`` works.
+
+The classes are imported on first use, so a broken file costs only the loss
+it defines. This file is given code: the grader uses the course's own copy.
+"""
+
+import importlib
+
+_HOMES = {
+    "ContentLoss": "content_loss",
+    "StyleLoss": "style_loss",
+    "TotalVariationLoss": "tv_loss",
+}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

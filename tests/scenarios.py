@@ -1,0 +1,104 @@
+"""Scenario submissions: a small submission folder and the outcome it must have.
+
+A scenario is a folder under ``tests/scenarios/`` with a ``scenario.json``::
+
+    {
+      "description": "what the submission does (a usual mistake, a correct variant, an attack)",
+      "base": "reference",            # the files it starts from: reference, student_template or empty
+      "expect": {"gram_matrix": "loses", "style_loss": "full"},
+      "messages": {"gram_matrix": ["expected shape"]}          # optional
+    }
+
+and, beside it, the files it changes (``style_modules/style_loss.py``, ...),
+laid over the base. Only the problems named in ``expect`` are graded:
+
+``full``   the problem scores all its points;
+``zero``   it scores nothing;
+``loses``  it scores less than all its points.
+
+``messages`` lists text that must appear in the problem's failed tests.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+BASES = {"reference": ROOT / "reference", "student_template": ROOT / "student_template", "empty": None}
+OUTCOMES = ("full", "zero", "loses")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    folder: Path
+    description: str
+    base: str
+    expect: dict[str, str]
+    messages: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: Path) -> Scenario:
+        spec = json.loads((folder / "scenario.json").read_text())
+        unknown = set(spec) - {"description", "base", "expect", "messages"}
+        if unknown:
+            raise ValueError(f"{folder.name}: unknown keys {sorted(unknown)} in scenario.json")
+        scenario = cls(folder.name, folder, spec["description"], spec.get("base", "reference"), spec["expect"], spec.get("messages", {}))
+        if scenario.base not in BASES:
+            raise ValueError(f"{folder.name}: unknown base {scenario.base!r}")
+        bad = {k: v for k, v in scenario.expect.items() if v not in OUTCOMES}
+        if bad:
+            raise ValueError(f"{folder.name}: unknown outcomes {bad}")
+        return scenario
+
+    def files(self) -> list[Path]:
+        return [p for p in sorted(self.folder.rglob("*")) if p.is_file() and p.name != "scenario.json" and "__pycache__" not in p.parts]
+
+    def build(self, destination: Path) -> Path:
+        """The submission folder: the base's files with this scenario's files laid over them."""
+        base = BASES[self.base]
+        if base is not None:
+            shutil.copytree(base, destination, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            destination.mkdir(parents=True)
+        for path in self.files():
+            target = destination / path.relative_to(self.folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        return destination
+
+
+def all_scenarios() -> list[Scenario]:
+    return [Scenario.load(folder) for folder in sorted(SCENARIOS.iterdir()) if (folder / "scenario.json").is_file()]
+
+
+def grade(submission: Path, results: Path, problems: list[str] | None = None, timeout: float = 900) -> dict[str, Any]:
+    """Run the grader's command line on ``submission``; the results.json it wrote."""
+    command = [sys.executable, "-m", "autograder", "grade", str(submission), "--results", str(results), "--quiet"]
+    if problems:
+        command += ["--problems", ",".join(problems)]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert completed.returncode == 0, f"the grader exited with {completed.returncode}:\n{completed.stderr[-4000:]}"
+    return dict(json.loads(results.read_text()))
+
+
+def problem_scores(report: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """(score, max_score) of each problem in a report."""
+    scores: dict[str, list[float]] = {}
+    for test in report["tests"]:
+        entry = scores.setdefault(test["tags"][0], [0.0, 0.0])
+        entry[0] += test["score"]
+        entry[1] += test["max_score"]
+    return {key: (round(s, 4), round(m, 4)) for key, (s, m) in scores.items()}
+
+
+def failures_of(report: dict[str, Any], problem: str) -> str:
+    """The outputs of a problem's failed tests, joined."""
+    return "\n".join(t["output"] for t in report["tests"] if t["tags"] == [problem] and t["status"] == "failed")
