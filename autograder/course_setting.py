@@ -31,7 +31,6 @@ STYLE_WEIGHTS = (300000.0, 1000.0, 15.0, 3.0)
 TV_WEIGHT = 2e-2
 
 
-
 @cache
 def content_picture() -> PIL.Image.Image:
     return synthetic_picture(320, 240, seed=1)

@@ -39,7 +39,7 @@ def main(submission: Path, results: Path, problems: str | None = None, quiet: bo
         return 2
     try:
         report = grade(Path(submission), selected)
-    except BaseException as error:  # noqa: BLE001 - the report must be written whatever happened
+    except BaseException as error:
         detail = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         print(detail, file=sys.stderr)
         report = autograder_failure(selected, f"{type(error).__name__}: {error}", execution_time=time.monotonic() - started)
@@ -75,8 +75,8 @@ def grade(submission: Path, selected: tuple[Problem, ...]) -> dict[str, Any]:
         server.close()
     elapsed = time.monotonic() - started
     if plugin.errors or exit_code not in (0, 1):
-        error = "\n\n".join(plugin.errors) or f"pytest ended with exit code {exit_code}"
-        return autograder_failure(selected, error, execution_time=elapsed, tests=plugin.results)
+        problem = "\n\n".join(plugin.errors) or f"pytest ended with exit code {exit_code}"
+        return autograder_failure(selected, problem, execution_time=elapsed, tests=plugin.results)
     tests = complete(plugin.results, selected, "These points were not graded: the autograder ran no test for them.")
     used = {path for problem in selected for path in problem.files}
     return build_results(tests, selected, output=intake.report(used), execution_time=elapsed)

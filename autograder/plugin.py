@@ -3,7 +3,7 @@
 It provides the ``student`` fixture (one :class:`~autograder.student.StudentCode`
 per problem module, so each problem gets its own worker), loads the grading
 profile of hypothesis, and turns every graded test into a
-:class:`~autograder.results.TestResult`, reading points and visibility from
+:class:`~autograder.results.GradedTest`, reading points and visibility from
 gradescope-utils' decorators (``weight``, ``number``, ``visibility``, ``tags``)
 and writing failures as messages for the student, without stack traces.
 """
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from autograder.failures import Abort, PropertyFailed, StudentRaised
 from autograder.problems import BY_KEY, Problem
-from autograder.results import TestResult
+from autograder.results import GradedTest
 from autograder.session import GradingSession
 from autograder.student import StudentCode
 
@@ -45,7 +45,7 @@ class GradingPlugin:
 
     def __init__(self, session: GradingSession) -> None:
         self.session = session
-        self.results: list[TestResult] = []
+        self.results: list[GradedTest] = []
         self.errors: list[str] = []
         self.seconds: dict[str, float] = {}
 
@@ -74,7 +74,7 @@ class GradingPlugin:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.results.append(self._result(item, call, report.passed))
 
-    def _result(self, item: pytest.Item, call: pytest.CallInfo[None], passed: bool) -> TestResult:
+    def _result(self, item: pytest.Item, call: pytest.CallInfo[None], passed: bool) -> GradedTest:
         function = getattr(item, "function", None)
         tags = tuple(getattr(function, "__tags__", ()))
         if len(tags) != 1 or tags[0] not in BY_KEY:
@@ -85,7 +85,7 @@ class GradingPlugin:
         printed = self.session.output.take()
         if printed.strip():
             output += f"\n\nYour code printed:\n{printed}"
-        return TestResult(
+        return GradedTest(
             name=f"{problem.title}: {summary}",
             seconds=self.seconds.get(item.nodeid, 0.0),
             number=str(function.__number__),  # type: ignore[union-attr]

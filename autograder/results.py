@@ -31,7 +31,7 @@ AUTOGRADER_FAILED = (
 
 
 @dataclass
-class TestResult:
+class GradedTest:
     """One graded test's outcome."""
 
     name: str
@@ -60,9 +60,9 @@ class TestResult:
         }
 
 
-def not_graded(problem: Problem, max_score: float, reason: str) -> TestResult:
+def not_graded(problem: Problem, max_score: float, reason: str) -> GradedTest:
     """A placeholder for points of ``problem`` that no test could award."""
-    return TestResult(
+    return GradedTest(
         name=f"{problem.title}: not graded",
         number=f"{PROBLEMS.index(problem) + 1}.99",
         problem=problem.key,
@@ -72,7 +72,7 @@ def not_graded(problem: Problem, max_score: float, reason: str) -> TestResult:
     )
 
 
-def complete(tests: list[TestResult], problems: tuple[Problem, ...], reason: str) -> list[TestResult]:
+def complete(tests: list[GradedTest], problems: tuple[Problem, ...], reason: str) -> list[GradedTest]:
     """``tests`` plus a not-graded entry for every problem whose tests do not reach its points."""
     tests = list(tests)
     for problem in problems:
@@ -83,7 +83,7 @@ def complete(tests: list[TestResult], problems: tuple[Problem, ...], reason: str
 
 
 def build_results(
-    tests: list[TestResult],
+    tests: list[GradedTest],
     problems: tuple[Problem, ...],
     *,
     output: str,
@@ -99,8 +99,7 @@ def build_results(
         entry["score"] += test.max_score if test.passed else 0.0
         entry["seconds"] += test.seconds
     summary = [
-        f"{p.title} ({p.key}): {_points(scores[p.key]['score']):g} / {_points(scores[p.key]['max_score']):g}"
-        for p in problems
+        f"{p.title} ({p.key}): {_points(scores[p.key]['score']):g} / {_points(scores[p.key]['max_score']):g}" for p in problems
     ]
     text = "\n\n".join(part for part in [AUTOGRADER_FAILED if autograder_failed else "", output, "\n".join(summary)] if part)
     if len(text) > MAX_OUTPUT:
@@ -122,7 +121,7 @@ def build_results(
 
 
 def autograder_failure(
-    problems: tuple[Problem, ...], error: str, *, execution_time: float, tests: list[TestResult] | None = None
+    problems: tuple[Problem, ...], error: str, *, execution_time: float, tests: list[GradedTest] | None = None
 ) -> dict[str, Any]:
     """The report when the autograder failed: what was graded stays, the rest is marked not graded."""
     reason = f"{AUTOGRADER_FAILED}\n\n{error}"

@@ -26,7 +26,6 @@ from autograder.worker import server as worker_server
 from autograder.worker.frames import Frame, FrameLimits, FrameReader, WireError, pack_frame
 
 
-
 class WorkerDied(Exception):
     """The worker is gone or unusable; ``reason`` says how, in words for the student."""
 
@@ -159,9 +158,8 @@ class Worker:
             if remaining <= 0:
                 self.kill()
                 raise WorkerDied(f"it did not finish within the time limit of {seconds:g} s", timed_out=True)
-            readable, writable, _ = select.select(
-                [self.sock, self.output_fd], [self.sock] if pending else [], [], remaining
-            )
+            watched: list[Any] = [self.sock, self.output_fd]
+            readable, writable, _ = select.select(watched, [self.sock] if pending else [], [], remaining)
             if self.output_fd in readable:
                 self._drain_output()
             if writable and pending:

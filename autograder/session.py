@@ -8,6 +8,7 @@ from autograder.sandbox import CapturedOutput, ForkServer
 from autograder.settings import Limits
 from autograder.student import StudentCode
 
+
 class GradingSession:
     """Starts the fork server and hands each problem its :class:`StudentCode`."""
 
@@ -29,4 +30,3 @@ class GradingSession:
             limits=self.limits,
             output=self.output,
         )
-

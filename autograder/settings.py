@@ -43,11 +43,13 @@ class Limits:
             name = f"AUTOGRADER_{spec.name.upper()}"
             if name not in environ:
                 continue
-            kind = type(spec.default)
+            kind: type = type(spec.default)
             try:
                 value = kind(environ[name])
             except ValueError:
-                raise ValueError(f"{name}={environ[name]!r} is not a valid {kind.__name__} ({spec.metadata['description']})") from None
+                raise ValueError(
+                    f"{name}={environ[name]!r} is not a valid {kind.__name__} ({spec.metadata['description']})"
+                ) from None
             if value <= 0:
                 raise ValueError(f"{name}={environ[name]!r} must be positive ({spec.metadata['description']})")
             values[spec.name] = value

@@ -163,7 +163,9 @@ class StudentCode:
             self._worker = self.server.spawn(self._workdir, self.course, FrameLimits(**self.limits.frame_limits()), self.output)
         except WorkerDied as died:
             raise WorkerFailure(f"Your code could not be run: {died.reason}.") from None
-        reply = self._request(self._worker, {"op": "import", "modules": list(self.modules)}, [], self.limits.import_seconds, "importing your files")
+        reply = self._request(
+            self._worker, {"op": "import", "modules": list(self.modules)}, [], self.limits.import_seconds, "importing your files"
+        )
         if reply.header.get("status") != "ok":
             error = reply.header.get("error", {})
             self._import_error = import_error_message(error)

@@ -50,7 +50,9 @@ class Scenario:
         unknown = set(spec) - {"description", "base", "expect", "messages"}
         if unknown:
             raise ValueError(f"{folder.name}: unknown keys {sorted(unknown)} in scenario.json")
-        scenario = cls(folder.name, folder, spec["description"], spec.get("base", "reference"), spec["expect"], spec.get("messages", {}))
+        scenario = cls(
+            folder.name, folder, spec["description"], spec.get("base", "reference"), spec["expect"], spec.get("messages", {})
+        )
         if scenario.base not in BASES:
             raise ValueError(f"{folder.name}: unknown base {scenario.base!r}")
         bad = {k: v for k, v in scenario.expect.items() if v not in OUTCOMES}
@@ -59,7 +61,11 @@ class Scenario:
         return scenario
 
     def files(self) -> list[Path]:
-        return [p for p in sorted(self.folder.rglob("*")) if p.is_file() and p.name != "scenario.json" and "__pycache__" not in p.parts]
+        return [
+            p
+            for p in sorted(self.folder.rglob("*"))
+            if p.is_file() and p.name != "scenario.json" and "__pycache__" not in p.parts
+        ]
 
     def build(self, destination: Path) -> Path:
         """The submission folder: the base's files with this scenario's files laid over them."""

@@ -27,4 +27,6 @@ def test_scenario(scenario: Scenario, tmp_path: Path) -> None:
         else:
             assert score < maximum, detail
         for text in scenario.messages.get(problem, []):
-            assert text in failures_of(report, problem), f"{scenario.name}: {problem}'s failures do not say {text!r}:\n{failures_of(report, problem)[:3000]}"
+            assert text in failures_of(report, problem), (
+                f"{scenario.name}: {problem}'s failures do not say {text!r}:\n{failures_of(report, problem)[:3000]}"
+            )

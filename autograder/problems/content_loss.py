@@ -97,7 +97,9 @@ def test_gradient_matches_reference(student: StudentCode, case: ContentCase) -> 
     expect(reply.not_differentiable is None, f"{what(case)} is not differentiable: {reply.not_differentiable}")
     leaf = current.clone().requires_grad_(True)
     (expected,) = torch.autograd.grad(expected_loss(case.weight, leaf, original), leaf)
-    expect_close(reply.grads[0], expected, what=f"the gradient of {what(case)} with respect to content_current", input_dtype=case.dtype)
+    expect_close(
+        reply.grads[0], expected, what=f"the gradient of {what(case)} with respect to content_current", input_dtype=case.dtype
+    )
 
 
 @weight(0.3)
@@ -110,7 +112,12 @@ def test_zero_for_equal_maps_and_linear_in_weight(student: StudentCode, case: Co
     """The loss is 0 for equal maps and doubles when the weight doubles (no reference needed)"""
     current, original = case.maps()
     same = student.call(CONTENT_LOSS, case.weight, original.clone(), original).value
-    expect_close(same, torch.zeros((), dtype=torch.float64), what=f"{what(case)}, with content_current equal to content_original", scalar=True)
+    expect_close(
+        same,
+        torch.zeros((), dtype=torch.float64),
+        what=f"{what(case)}, with content_current equal to content_original",
+        scalar=True,
+    )
     once = student.call(CONTENT_LOSS, case.weight, current, original).value
     twice = student.call(CONTENT_LOSS, 2 * case.weight, current, original).value
     expect_close(

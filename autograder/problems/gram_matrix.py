@@ -90,7 +90,9 @@ def test_gradient_matches_reference(student: StudentCode, case: GramCase, cotang
     features = case.features()
     batch, channels = case.shape[:2]
     cotangent = seeded((batch, channels, channels), case.dtype, cotangent_seed, salt=7)
-    reply = student.call(GRAM_MATRIX, features.clone().requires_grad_(True), kwargs={"normalize": case.normalize}, grad=True, cotangent=cotangent)
+    reply = student.call(
+        GRAM_MATRIX, features.clone().requires_grad_(True), kwargs={"normalize": case.normalize}, grad=True, cotangent=cotangent
+    )
     expect(reply.not_differentiable is None, f"{case.describe()} is not differentiable: {reply.not_differentiable}")
     expect_close(reply.value, expected_gram(features, case.normalize), what=case.describe(), input_dtype=case.dtype)
     leaf = features.clone().requires_grad_(True)
@@ -113,7 +115,9 @@ def test_symmetric_positive_semidefinite(student: StudentCode, case: GramCase) -
         f"{case.describe()}: expected shape {(batch, channels, channels)}, received {tuple(gram.shape)}.",
     )
     gram = gram.to(torch.float64)
-    expect_close(gram.transpose(1, 2), gram, what=f"{case.describe()} transposed (a Gram matrix is symmetric)", input_dtype=case.dtype)
+    expect_close(
+        gram.transpose(1, 2), gram, what=f"{case.describe()} transposed (a Gram matrix is symmetric)", input_dtype=case.dtype
+    )
     symmetric = (gram + gram.transpose(1, 2)) / 2
     lowest = torch.linalg.eigvalsh(symmetric).min()
     tolerance = 1e-4 * max(float(gram.abs().max()), 1e-12)
@@ -133,7 +137,7 @@ def test_normalize_divides_by_number_of_neurons(student: StudentCode, case: Gram
     """normalize=True divides the unnormalized matrix by C * H * W (no reference needed)"""
     _, channels, height, width = case.shape
     features = case.features()
-    raw = as_tensor(student.call(GRAM_MATRIX, features, kwargs={"normalize": False}).value, f"gram_matrix(..., normalize=False)")
+    raw = as_tensor(student.call(GRAM_MATRIX, features, kwargs={"normalize": False}).value, "gram_matrix(..., normalize=False)")
     normalized = student.call(GRAM_MATRIX, features, kwargs={"normalize": True}).value
     expect_close(
         normalized,

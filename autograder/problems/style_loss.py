@@ -60,12 +60,21 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return reference.module("style_modules.style_loss").StyleLoss().gram_matrix(features)
 
 
-def expected_loss(feats: list[torch.Tensor], layers: tuple[int, ...] | list[int], targets: list[torch.Tensor], weights: tuple[float, ...] | list[float]) -> torch.Tensor:
+def expected_loss(
+    feats: list[torch.Tensor],
+    layers: tuple[int, ...] | list[int],
+    targets: list[torch.Tensor],
+    weights: tuple[float, ...] | list[float],
+) -> torch.Tensor:
     return reference.module("style_modules.style_loss").StyleLoss()(feats, list(layers), targets, list(weights))
 
 
-def student_loss(student: StudentCode, case: StyleCase, weights: tuple[float, ...], targets: list[torch.Tensor] | None = None) -> torch.Tensor:
-    reply = student.call(STYLE_LOSS, case.feats(), list(case.layers), targets or case.targets(), list(weights), course_methods=COURSE_GRAM)
+def student_loss(
+    student: StudentCode, case: StyleCase, weights: tuple[float, ...], targets: list[torch.Tensor] | None = None
+) -> torch.Tensor:
+    reply = student.call(
+        STYLE_LOSS, case.feats(), list(case.layers), targets or case.targets(), list(weights), course_methods=COURSE_GRAM
+    )
     return as_tensor(reply.value, case.describe(), scalar=True).to(torch.float64).reshape(())
 
 
@@ -97,7 +106,13 @@ def test_matches_reference_on_generated_layers(student: StudentCode, case: Style
     """On generated features (any number of layers, used in any order, weights 0 included), the loss matches"""
     feats, targets = case.feats(), case.targets()
     received = student.call(STYLE_LOSS, feats, list(case.layers), targets, list(case.weights), course_methods=COURSE_GRAM).value
-    expect_close(received, expected_loss(feats, case.layers, targets, case.weights), what=case.describe(), scalar=True, input_dtype=case.dtype)
+    expect_close(
+        received,
+        expected_loss(feats, case.layers, targets, case.weights),
+        what=case.describe(),
+        scalar=True,
+        input_dtype=case.dtype,
+    )
 
 
 @weight(0.4)
@@ -110,13 +125,17 @@ def test_gradient_matches_reference(student: StudentCode, case: StyleCase) -> No
     """The loss is differentiable and its gradient with respect to every layer's features matches"""
     feats, targets = case.feats(), case.targets()
     leaves = [f.clone().requires_grad_(True) for f in feats]
-    reply = student.call(STYLE_LOSS, leaves, list(case.layers), targets, list(case.weights), grad=True, course_methods=COURSE_GRAM)
+    reply = student.call(
+        STYLE_LOSS, leaves, list(case.layers), targets, list(case.weights), grad=True, course_methods=COURSE_GRAM
+    )
     expect(reply.not_differentiable is None, f"{case.describe()} is not differentiable: {reply.not_differentiable}")
     mine = [f.clone().requires_grad_(True) for f in feats]
     expected = torch.autograd.grad(expected_loss(mine, case.layers, targets, case.weights), mine, allow_unused=True)
-    for index, (received, wanted) in enumerate(zip(reply.grads, expected)):
+    for index, (received, wanted) in enumerate(zip(reply.grads, expected, strict=True)):
         wanted = torch.zeros_like(mine[index]) if wanted is None else wanted
-        expect_close(received, wanted, what=f"the gradient of {case.describe()} with respect to feats[{index}]", input_dtype=case.dtype)
+        expect_close(
+            received, wanted, what=f"the gradient of {case.describe()} with respect to feats[{index}]", input_dtype=case.dtype
+        )
 
 
 @weight(0.4)
@@ -128,7 +147,10 @@ def test_gradient_matches_reference(student: StudentCode, case: StyleCase) -> No
 def test_sum_of_weighted_layer_terms(student: StudentCode, case: StyleCase) -> None:
     """The loss is the sum of one weighted term per layer, each 0 when the target is the layer's Gram matrix (no reference needed)"""
     total = student_loss(student, case, case.weights)
-    terms = [student_loss(student, case, tuple(w if j == i else 0.0 for j, w in enumerate(case.weights))) for i in range(len(case.layers))]
+    terms = [
+        student_loss(student, case, tuple(w if j == i else 0.0 for j, w in enumerate(case.weights)))
+        for i in range(len(case.layers))
+    ]
     expect_close(
         total,
         torch.stack(terms).sum(),
@@ -137,10 +159,16 @@ def test_sum_of_weighted_layer_terms(student: StudentCode, case: StyleCase) -> N
         input_dtype=case.dtype,
     )
     doubled = student_loss(student, case, tuple(2 * w for w in case.weights))
-    expect_close(doubled, 2 * total, what=f"{case.describe()} with every weight doubled (twice the loss)", scalar=True, input_dtype=case.dtype)
+    expect_close(
+        doubled,
+        2 * total,
+        what=f"{case.describe()} with every weight doubled (twice the loss)",
+        scalar=True,
+        input_dtype=case.dtype,
+    )
     own = [gram(case.feats()[layer]) for layer in case.layers]
     matched = student_loss(student, case, case.weights, targets=own)
-    scale = sum(w * float((g.to(torch.float64) ** 2).sum()) for w, g in zip(case.weights, own))
+    scale = sum(w * float((g.to(torch.float64) ** 2).sum()) for w, g in zip(case.weights, own, strict=True))
     expect(
         abs(float(matched)) <= 1e-5 * scale + 1e-12,
         f"{case.describe()} with each target equal to that layer's Gram matrix: expected 0, received {float(matched):.6g}.",

@@ -63,7 +63,12 @@ class TransferCase:
         return content, style
 
     def schedule(self) -> dict[str, Any]:
-        return {"num_iterations": self.num_iterations, "decay_lr_at": self.decay_lr_at, "clamp_until": self.clamp_until, **COURSE_LR}
+        return {
+            "num_iterations": self.num_iterations,
+            "decay_lr_at": self.decay_lr_at,
+            "clamp_until": self.clamp_until,
+            **COURSE_LR,
+        }
 
     def arguments(self, content: Any, style: Any, losses: tuple[Any, Any, Any], cnn: Any, dtype: Any) -> list[Any]:
         return [
@@ -193,7 +198,11 @@ def reference_run(case: TransferCase, *, lr_in_param_groups: bool = False) -> to
 
 def student_run(student: StudentCode, case: TransferCase) -> torch.Tensor:
     content, style = case.pictures()
-    losses = (Ref("course", {"name": "ContentLoss"}), Ref("course", {"name": "StyleLoss"}), Ref("course", {"name": "TotalVariationLoss"}))
+    losses = (
+        Ref("course", {"name": "ContentLoss"}),
+        Ref("course", {"name": "StyleLoss"}),
+        Ref("course", {"name": "TotalVariationLoss"}),
+    )
     arguments = case.arguments(
         Ref("image_file", {"name": "content.png", "pixels": picture_pixels(content)}),
         Ref("image_file", {"name": "style.png", "pixels": picture_pixels(style)}),

@@ -43,7 +43,12 @@ class TVCase:
 @st.composite
 def tv_cases(draw: st.DrawFn, *, zero: bool = True) -> TVCase:
     return TVCase(
-        draw(st.integers(1, 12)), draw(st.integers(1, 12)), draw(dtypes()), draw(loss_weights(zero=zero)), draw(seeds()), draw(scales())
+        draw(st.integers(1, 12)),
+        draw(st.integers(1, 12)),
+        draw(dtypes()),
+        draw(loss_weights(zero=zero)),
+        draw(seeds()),
+        draw(scales()),
     )
 
 
@@ -112,9 +117,23 @@ def test_zero_on_constant_images_shift_invariant_and_linear(student: StudentCode
     offset *= case.scale
     constant = torch.full_like(image, offset)
     flat = student_loss(student, constant, case.weight, case.describe())
-    expect_close(flat, torch.zeros((), dtype=torch.float64), what=f"{case.describe()} on an image whose pixels all equal {offset}", scalar=True)
+    expect_close(
+        flat,
+        torch.zeros((), dtype=torch.float64),
+        what=f"{case.describe()} on an image whose pixels all equal {offset}",
+        scalar=True,
+    )
     loss = student_loss(student, image, case.weight, case.describe())
     shifted = student_loss(student, image + offset, case.weight, case.describe())
-    expect_close(shifted, loss, what=f"{case.describe()} with {offset} added to every pixel (total variation ignores a constant)", scalar=True, input_dtype=case.dtype, rtol=1e-3)
+    expect_close(
+        shifted,
+        loss,
+        what=f"{case.describe()} with {offset} added to every pixel (total variation ignores a constant)",
+        scalar=True,
+        input_dtype=case.dtype,
+        rtol=1e-3,
+    )
     doubled = student_loss(student, image, 2 * case.weight, case.describe())
-    expect_close(doubled, 2 * loss, what=f"{case.describe()} with the weight doubled (twice the loss)", scalar=True, input_dtype=case.dtype)
+    expect_close(
+        doubled, 2 * loss, what=f"{case.describe()} with the weight doubled (twice the loss)", scalar=True, input_dtype=case.dtype
+    )

@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import socket
 import struct
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 HEADER_PREFIX = struct.Struct(">I")
@@ -63,7 +63,7 @@ def _reject_constant(name: str) -> Any:
     raise WireError(f"non-standard JSON constant {name}")
 
 
-def parse_header(raw: bytes, limits: FrameLimits) -> dict[str, Any]:
+def parse_header(raw: bytes | bytearray, limits: FrameLimits) -> dict[str, Any]:
     """Decode and check a frame header: a JSON object whose buffer sizes fit the limits."""
     try:
         header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
@@ -100,7 +100,7 @@ class FrameReader:
 
     def feed(self, chunk: bytes) -> list[Frame]:
         self._data += chunk
-        frames = []
+        frames: list[Frame] = []
         while True:
             frame = self._next()
             if frame is None:

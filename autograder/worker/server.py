@@ -68,7 +68,7 @@ def preload() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
+    import matplotlib.pyplot
     import PIL.Image  # noqa: F401
     import scipy.ndimage  # noqa: F401
 
@@ -344,7 +344,7 @@ class Child:
         if cotangent is None:
             cotangent = torch.ones_like(result)
         grads = torch.autograd.grad(result, leaves, grad_outputs=cotangent, allow_unused=True)
-        return [torch.zeros_like(leaf) if g is None else g for leaf, g in zip(leaves, grads)]
+        return [torch.zeros_like(leaf) if g is None else g for leaf, g in zip(leaves, grads, strict=True)]
 
     def _encode(self, value: Any, out: list[bytes]) -> Any:
         def opaque(obj: Any) -> Any:

@@ -32,8 +32,9 @@ This module is imported by both sides and imports nothing of the autograder.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -176,7 +177,9 @@ def decode_tensor(node: dict[str, Any], buffers: list[bytearray]) -> torch.Tenso
     buffer = buffers[index]
     itemsize = torch.empty((), dtype=dtype).element_size()
     if numel * itemsize != len(buffer):
-        raise WireError(f"a tensor of shape {tuple(shape)} and dtype {dtype_name} needs {numel * itemsize} bytes, got {len(buffer)}")
+        raise WireError(
+            f"a tensor of shape {tuple(shape)} and dtype {dtype_name} needs {numel * itemsize} bytes, got {len(buffer)}"
+        )
     if numel == 0:
         tensor = torch.empty(shape, dtype=dtype)
     else:

@@ -1,0 +1,113 @@
+"""The wire format: values survive the trip, and anything malformed is refused before it is used."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from autograder.worker.frames import Frame, FrameLimits, FrameReader, WireError, pack_frame, parse_header
+from autograder.worker.wire import DTYPES, Opaque, Ref, decode_value, encode_value
+
+
+def round_trip(value: object, limits: FrameLimits = FrameLimits()) -> object:
+    buffers: list[bytes] = []
+    header = {"value": encode_value(value, buffers)}
+    reader = FrameReader(limits)
+    frames: list[Frame] = []
+    for chunk in pack_frame(header, buffers):
+        for i in range(0, len(chunk), 7):  # byte by byte, nearly: frames arrive in pieces
+            frames += reader.feed(chunk[i : i + 7])
+    assert len(frames) == 1
+    return decode_value(frames[0].header["value"], frames[0].buffers)
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES.values()), ids=list(DTYPES))
+@pytest.mark.parametrize("shape", [(), (0,), (3,), (2, 0, 4), (1, 3, 2, 5)])
+def test_tensors_round_trip_exactly(dtype: torch.dtype, shape: tuple[int, ...]) -> None:
+    original = (torch.arange(int(np.prod(shape)), dtype=torch.float64).reshape(shape) * 1.5 - 2).to(dtype)
+    received = round_trip(original)
+    assert type(received) is torch.Tensor
+    assert received.dtype == dtype and received.shape == original.shape
+    assert torch.equal(received, original)
+
+
+def test_structures_numbers_and_markers_round_trip() -> None:
+    value = {"a": [1, 2.5, None, True, "text"], "b": (float("nan"), float("inf"), -float("inf")), "c": Opaque("x.Y")}
+    received = round_trip(value)
+    assert isinstance(received, dict)
+    assert received["a"] == [1, 2.5, None, True, "text"]
+    nan, inf, minus_inf = received["b"]
+    assert np.isnan(nan) and inf == float("inf") and minus_inf == -float("inf")
+    assert received["c"] == Opaque("x.Y")
+
+
+def test_numpy_arrays_arrive_as_tensors_marked_ndarray() -> None:
+    buffers: list[bytes] = []
+    node = encode_value(np.ones((2, 3), dtype=np.float32), buffers)
+    assert node["kind"] == "ndarray"
+    assert torch.equal(decode_value(node, [bytearray(b) for b in buffers]), torch.ones(2, 3))
+
+
+def test_tensor_subclasses_arrive_as_plain_tensors() -> None:
+    class Liar(torch.Tensor):
+        def __eq__(self, other: object) -> bool:  # type: ignore[override]
+            return True
+
+    liar = torch.ones(3).as_subclass(Liar)
+    received = round_trip(liar)
+    assert type(received) is torch.Tensor
+    assert torch.equal(received, torch.ones(3))
+
+
+def test_requires_grad_travels_and_refs_resolve() -> None:
+    buffers: list[bytes] = []
+    node = encode_value([torch.ones(2, requires_grad=True), Ref("dtype", {"name": "float64"})], buffers)
+    seen = []
+    value = decode_value(node, [bytearray(b) for b in buffers], resolve_ref=lambda ref: seen.append(ref) or "built")
+    assert value[0].requires_grad and value[1] == "built"
+    assert seen == [{"name": "float64", "kind": "dtype"}]
+
+
+def test_unsupported_values_are_refused_unless_converted() -> None:
+    with pytest.raises(WireError):
+        encode_value(object(), [])
+    assert encode_value(object(), [], convert_unknown=lambda v: {"$opaque": {"type": "object"}}) == {"$opaque": {"type": "object"}}
+
+
+@pytest.mark.parametrize(
+    "node, message",
+    [
+        ({"$tensor": 0, "dtype": "float128", "shape": [1]}, "dtype"),
+        ({"$tensor": 0, "dtype": "float32", "shape": [3]}, "needs 12 bytes"),
+        ({"$tensor": 0, "dtype": "float32", "shape": [-1]}, "shape"),
+        ({"$tensor": 5, "dtype": "float32", "shape": [1]}, "buffer"),
+        ({"$tensor": True, "dtype": "float32", "shape": [1]}, "buffer"),
+        ({"$tensor": 0, "dtype": "float32", "shape": [1.0]}, "shape"),
+        ({"$pickle": "gASV"}, "unexpected object"),
+        ({"$ref": {"kind": "model"}}, "unexpected object"),
+        ({}, "unexpected"),
+    ],
+)
+def test_malformed_values_are_refused(node: dict[str, object], message: str) -> None:
+    with pytest.raises(WireError, match=message):
+        decode_value(node, [bytearray(4)])
+
+
+def test_headers_with_non_standard_json_or_huge_sizes_are_refused() -> None:
+    limits = FrameLimits(max_header_bytes=100, max_buffer_bytes=10, max_total_bytes=15, max_buffers=2)
+    with pytest.raises(WireError, match="NaN"):
+        parse_header(b'{"x": NaN}', limits)
+    with pytest.raises(WireError, match="JSON object"):
+        parse_header(b"[1, 2]", limits)
+    with pytest.raises(WireError, match="at most 10 per tensor"):
+        parse_header(json.dumps({"buffers": [11]}).encode(), limits)
+    with pytest.raises(WireError, match="at most 10 per tensor"):
+        parse_header(json.dumps({"buffers": [8, 8]}).encode(), limits)
+    with pytest.raises(WireError, match="buffers"):
+        parse_header(json.dumps({"buffers": [1, 1, 1]}).encode(), limits)
+    with pytest.raises(WireError, match="header of"):
+        FrameReader(limits).feed(struct.pack(">I", 101))
