@@ -4,20 +4,26 @@ Modelled on ``torch.testing.assert_close``: the type is checked first, then
 the shape, then that values are finite, then the values; a value mismatch
 says how many elements differ, the largest absolute and relative difference,
 where, and what was allowed. Tolerances depend on the coarsest floating dtype
-involved (inputs, expected, received), so a correct implementation that works
-in float32 throughout passes, and every realistic mistake (a missing factor,
-a wrong axis, a wrong sign) is far outside them.
+involved, and are never tighter than float32's: a correct implementation may
+compute in float32 inside even when its inputs and outputs are float64 (and
+autograd then returns float64 gradients with float32's accuracy). Every
+realistic mistake (a missing factor, a wrong axis, a wrong sign) is far
+outside them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from autograder.failures import PropertyFailed, WrongResultType
 from autograder.worker.wire import Opaque
+
+if TYPE_CHECKING:
+    from autograder.student import Reply
 
 # (rtol, atol relative to the largest expected magnitude)
 TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
@@ -27,6 +33,8 @@ TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
     torch.bfloat16: (4e-2, 4e-3),
 }
 SHOW_VALUES_UP_TO = 24
+# No student result is held to more than this precision's accuracy (see the module doc).
+FINEST_PRECISION = torch.float32
 
 
 def as_tensor(value: Any, what: str, *, scalar: bool = False) -> torch.Tensor:
@@ -47,8 +55,8 @@ def as_tensor(value: Any, what: str, *, scalar: bool = False) -> torch.Tensor:
 
 
 def tolerance(*dtypes: torch.dtype) -> tuple[float, float]:
-    """The (rtol, atol factor) of the coarsest floating dtype among ``dtypes``."""
-    floating = [d for d in dtypes if d in TOLERANCES] or [torch.float64]
+    """The (rtol, atol factor) of the coarsest floating dtype among ``dtypes`` and :data:`FINEST_PRECISION`."""
+    floating = [d for d in (*dtypes, FINEST_PRECISION) if d in TOLERANCES]
     return max((TOLERANCES[d] for d in floating), key=lambda pair: pair[0])
 
 
@@ -58,13 +66,26 @@ def expect_close(
     *,
     what: str,
     scalar: bool = False,
-    input_dtype: torch.dtype | None = None,
     rtol: float | None = None,
+    inputs: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Check that ``received`` equals ``expected`` within tolerance; return it as a tensor.
 
     ``scalar`` accepts any one-element tensor (or number) for a 0-d result.
+    ``inputs`` are shown in the message when they are small enough to read.
     """
+    try:
+        return _expect_close(received, expected, what=what, scalar=scalar, rtol=rtol)
+    except PropertyFailed as failure:
+        shown = [
+            f"{name} =\n{format_values(value)}" for name, value in (inputs or {}).items() if value.numel() <= SHOW_VALUES_UP_TO
+        ]
+        if shown:
+            raise PropertyFailed("\n".join([str(failure), "The inputs were:", *shown])) from None
+        raise
+
+
+def _expect_close(received: Any, expected: torch.Tensor, *, what: str, scalar: bool, rtol: float | None) -> torch.Tensor:
     tensor = as_tensor(received, what, scalar=scalar)
     expected = expected.detach()
     if scalar:
@@ -76,8 +97,7 @@ def expect_close(
         raise PropertyFailed(f"{what}: expected shape {tuple(expected.shape)}, received shape {tuple(tensor.shape)}.")
     if tensor.is_complex() or not (tensor.is_floating_point() or tensor.dtype in (torch.int64, torch.int32)):
         raise PropertyFailed(f"{what}: expected real floating-point values, received dtype {tensor.dtype}.")
-    dtypes = [tensor.dtype, expected.dtype] + ([input_dtype] if input_dtype is not None else [])
-    default_rtol, atol_factor = tolerance(*dtypes)
+    default_rtol, atol_factor = tolerance(tensor.dtype, expected.dtype)
     rtol = default_rtol if rtol is None else rtol
     got = tensor.to(torch.float64)
     want = expected.to(torch.float64)
@@ -119,6 +139,21 @@ def format_values(tensor: torch.Tensor) -> str:
     """A tensor's values, compactly, for a message."""
     with np.printoptions(precision=5, suppress=False, linewidth=100, threshold=SHOW_VALUES_UP_TO):
         return str(tensor.detach().to(torch.float64).numpy())
+
+
+def expect_gradients(reply: Reply, expected: Sequence[torch.Tensor], *, what: str, names: Sequence[str]) -> None:
+    """The student's gradients (``reply.grads``) match ``expected``, one per input in ``names``.
+
+    A result that autograd cannot differentiate fails, unless every expected
+    gradient is zero: a loss that is a constant 0 for this input (a 1-pixel
+    image has no neighbours) is correct whether or not it is connected.
+    """
+    if reply.not_differentiable is not None:
+        if all(not bool(g.any()) for g in expected):
+            return
+        raise PropertyFailed(f"{what} is not differentiable: {reply.not_differentiable}")
+    for name, received, wanted in zip(names, reply.grads, expected, strict=True):
+        expect_close(received, wanted, what=f"the gradient of {what} with respect to {name}")
 
 
 def expect(condition: bool, message: str) -> None:

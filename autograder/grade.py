@@ -86,7 +86,7 @@ def run_pytest(suites: list[str], plugin: object) -> int:
     """Run the suites with the grader's own configuration only; pytest's console output is kept out."""
     import pytest
 
-    arguments = [*suites, "-c", str(PYTEST_INI), "--rootdir", str(PROBLEMS_DIR), "-p", "no:cacheprovider", "--assert=plain", "-q"]
+    arguments = [*suites, "-c", str(PYTEST_INI), "--rootdir", str(PROBLEMS_DIR), "-p", "no:cacheprovider", "-p", "no:unraisableexception", "-p", "no:threadexception", "--assert=plain", "-q"]
     previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     try:

@@ -157,7 +157,7 @@ class Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.kill()
-                raise WorkerDied(f"it did not finish within the time limit of {seconds:g} s", timed_out=True)
+                raise WorkerDied(f"took longer than the time limit of {seconds:g} s, so it was stopped", timed_out=True)
             watched: list[Any] = [self.sock, self.output_fd]
             readable, writable, _ = select.select(watched, [self.sock] if pending else [], [], remaining)
             if self.output_fd in readable:
@@ -203,7 +203,7 @@ class Worker:
     def _died(self) -> WorkerDied:
         self._drain_output()
         status = self.kill()
-        return WorkerDied(f"the worker process ended unexpectedly ({status})")
+        return WorkerDied(f"the process running your code ended unexpectedly ({status})")
 
     def kill(self) -> str:
         """Kill the worker and everything it started; how it ended, in words."""

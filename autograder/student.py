@@ -121,7 +121,7 @@ class StudentCode:
             "default_dtype": None if default_dtype is None else str(default_dtype).replace("torch.", ""),
             "course_methods": dict(course_methods or {}),
         }
-        reply = self._request(worker, header, buffers, seconds or self.limits.call_seconds, target.describe())
+        reply = self._request(worker, header, buffers, seconds or self.limits.call_seconds, f"running {target.describe()}")
         status = reply.header.get("status")
         if status == "error":
             raise self._error(target.describe(), reply.header.get("error", {}))
@@ -187,7 +187,7 @@ class StudentCode:
             self.stop()
             if died.timed_out:
                 raise WorkerFailure(f"Time limit: {what} {died.reason}.") from None
-            raise WorkerFailure(f"While {what} was running, {died.reason}.") from None
+            raise WorkerFailure(f"While {what}, {died.reason}.") from None
         finally:
             self.seconds_used += time.monotonic() - started
 

@@ -3,7 +3,7 @@
 Prints the wall time of the whole grading, the time of each problem (from the
 report's ``extra_data``), and the peak memory of the grader and its workers
 together: the sum of the proportional set size (PSS) of the whole process
-tree, sampled every 20 ms. PSS counts a page shared by the fork server and its
+tree, sampled every 50 ms. PSS counts a page shared by the fork server and its
 children once, as a container's memory limit does.
 
     python bench/grade_reference.py                 # both cores
@@ -61,7 +61,7 @@ def pss_kib(pid: int) -> int:
 class PeakMemory(threading.Thread):
     """Samples the PSS of a process tree until stopped; keeps the peak."""
 
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
         super().__init__(daemon=True)
         self.pid, self.interval, self.peak_kib = pid, interval, 0
         self.done = threading.Event()

@@ -30,7 +30,11 @@ def test_scores_add_up_per_problem_and_in_total() -> None:
 
 def test_tests_sort_by_number_numerically() -> None:
     tests = [result("1.10", 0.1, True), result("1.2", 0.1, True), result("1.99", 0.1, True)]
-    assert [t["number"] for t in build_results(tests, (CONTENT,), output="", execution_time=0)["tests"]] == ["1.2", "1.10", "1.99"]
+    assert [t["number"] for t in build_results(tests, (CONTENT,), output="", execution_time=0)["tests"]] == [
+        "1.2",
+        "1.10",
+        "1.99",
+    ]
 
 
 def test_points_no_test_awarded_are_reported_not_graded() -> None:

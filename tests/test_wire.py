@@ -13,10 +13,10 @@ from autograder.worker.frames import Frame, FrameLimits, FrameReader, WireError,
 from autograder.worker.wire import DTYPES, Opaque, Ref, decode_value, encode_value
 
 
-def round_trip(value: object, limits: FrameLimits = FrameLimits()) -> object:
+def round_trip(value: object) -> object:
     buffers: list[bytes] = []
     header = {"value": encode_value(value, buffers)}
-    reader = FrameReader(limits)
+    reader = FrameReader(FrameLimits())
     frames: list[Frame] = []
     for chunk in pack_frame(header, buffers):
         for i in range(0, len(chunk), 7):  # byte by byte, nearly: frames arrive in pieces
@@ -45,11 +45,13 @@ def test_structures_numbers_and_markers_round_trip() -> None:
     assert received["c"] == Opaque("x.Y")
 
 
-def test_numpy_arrays_arrive_as_tensors_marked_ndarray() -> None:
+def test_numpy_arrays_and_scalars_arrive_as_tensors_marked_ndarray() -> None:
     buffers: list[bytes] = []
     node = encode_value(np.ones((2, 3), dtype=np.float32), buffers)
     assert node["kind"] == "ndarray"
     assert torch.equal(decode_value(node, [bytearray(b) for b in buffers]), torch.ones(2, 3))
+    scalar = round_trip(np.float32(2.5))
+    assert isinstance(scalar, torch.Tensor) and scalar.shape == () and float(scalar) == 2.5
 
 
 def test_tensor_subclasses_arrive_as_plain_tensors() -> None:
@@ -66,8 +68,13 @@ def test_tensor_subclasses_arrive_as_plain_tensors() -> None:
 def test_requires_grad_travels_and_refs_resolve() -> None:
     buffers: list[bytes] = []
     node = encode_value([torch.ones(2, requires_grad=True), Ref("dtype", {"name": "float64"})], buffers)
-    seen = []
-    value = decode_value(node, [bytearray(b) for b in buffers], resolve_ref=lambda ref: seen.append(ref) or "built")
+    seen: list[dict[str, object]] = []
+
+    def resolve(ref: dict[str, object]) -> str:
+        seen.append(ref)
+        return "built"
+
+    value = decode_value(node, [bytearray(b) for b in buffers], resolve_ref=resolve)
     assert value[0].requires_grad and value[1] == "built"
     assert seen == [{"name": "float64", "kind": "dtype"}]
 
@@ -75,7 +82,9 @@ def test_requires_grad_travels_and_refs_resolve() -> None:
 def test_unsupported_values_are_refused_unless_converted() -> None:
     with pytest.raises(WireError):
         encode_value(object(), [])
-    assert encode_value(object(), [], convert_unknown=lambda v: {"$opaque": {"type": "object"}}) == {"$opaque": {"type": "object"}}
+    assert encode_value(object(), [], convert_unknown=lambda v: {"$opaque": {"type": "object"}}) == {
+        "$opaque": {"type": "object"}
+    }
 
 
 @pytest.mark.parametrize(

@@ -125,7 +125,7 @@ def transfer_cases(draw: st.DrawFn, *, crosses_decay: bool) -> TransferCase:
     weights = st.sampled_from([0.0, 1.0, 5e-2, 20.0]) | st.floats(1e-3, 1e3)
     if crosses_decay:
         iterations = draw(st.integers(2, 8))
-        decay = draw(st.integers(0, iterations - 1))
+        decay = draw(st.integers(1, iterations - 1))  # 0 (decayed from the start) is no schedule anyone writes
     else:
         iterations = draw(st.integers(1, 6))
         decay = iterations + draw(st.integers(0, 3))

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import io
 import json
 import os
 import random
@@ -210,6 +211,8 @@ def _run_child(message: dict[str, Any], fds: list[int], course: dict[str, Any]) 
         os.dup2(output_fd, 2)
         os.close(devnull)
         os.close(output_fd)
+        sys.stdout = _text_stream(1)
+        sys.stderr = _text_stream(2)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         workdir = message["workdir"]
         os.chdir(workdir)
@@ -394,6 +397,13 @@ class Child:
             return path
         raise self.wire.WireError(f"unknown reference kind {kind!r:.40}")
 
+    def _own_file(self, filename: str) -> str | None:
+        """``filename`` relative to the submission, or ``None`` if it is not one of the student's files."""
+        if not os.path.isabs(filename):
+            return None
+        path = os.path.realpath(filename)
+        return os.path.relpath(path, self.workdir) if path.startswith(self.workdir + os.sep) else None
+
     def _describe(self, error: BaseException, *, during: str) -> dict[str, Any]:
         """What a student needs to see of an exception: its type, message and their own frames."""
         try:
@@ -402,12 +412,13 @@ class Child:
             message = "<the exception's message could not be read>"
         frames = []
         for frame in traceback.extract_tb(error.__traceback__):
-            path = os.path.realpath(frame.filename)
-            if path.startswith(self.workdir + os.sep):
+            path = self._own_file(frame.filename)
+            if path is not None:
                 frames.append(
-                    f'  File "{os.path.relpath(path, self.workdir)}", line {frame.lineno}, in {frame.name}\n'
-                    + (f"    {frame.line}\n" if frame.line else "")
+                    f'  File "{path}", line {frame.lineno}, in {frame.name}\n' + (f"    {frame.line}\n" if frame.line else "")
                 )
+        if isinstance(error, SyntaxError) and error.filename and self._own_file(error.filename):
+            frames.append(f'  File "{self._own_file(error.filename)}", line {error.lineno}\n    {(error.text or "").rstrip()}\n')
         if isinstance(error, SystemExit):
             message = f"sys.exit({error.code!r}) was called"
         return {
@@ -423,6 +434,13 @@ def _target_name(target: dict[str, Any]) -> str:
     if method is None:
         return f"calling {target['name']}"
     return f"calling {target['name']}.{'forward' if method == '__call__' else method}"
+
+
+def _text_stream(fd: int) -> io.TextIOWrapper:
+    """A fresh text stream on ``fd`` (whatever the grader's sys.stdout was when it forked)."""
+    return io.TextIOWrapper(
+        open(fd, "wb", buffering=0, closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True
+    )
 
 
 def _flush_output() -> None:

@@ -88,8 +88,11 @@ def encode_value(value: Any, buffers: list[bytes], *, convert_unknown: Callable[
         return {"$float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
     if isinstance(value, torch.Tensor):
         return _encode_tensor(value, buffers, kind="tensor")
-    if type(value).__module__ == "numpy" and type(value).__name__ == "ndarray":
-        return _encode_tensor(torch.from_numpy(value.copy()), buffers, kind="ndarray")
+    if type(value).__module__ == "numpy" and hasattr(value, "__array__") and hasattr(value, "dtype"):
+        # an ndarray, or a numpy scalar such as numpy.float32 (a 0-d array)
+        import numpy
+
+        return _encode_tensor(torch.from_numpy(numpy.array(value, copy=True)), buffers, kind="ndarray")
     if isinstance(value, tuple):
         return {"$tuple": [encode_value(v, buffers, convert_unknown=convert_unknown) for v in value]}
     if isinstance(value, list):

@@ -1,0 +1,127 @@
+"""The grader from the outside: Gradescope's entry point, bad input, determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from autograder.results import validate
+from tests.scenarios import ROOT, failures_of, grade, problem_scores
+
+STYLE_PROBLEMS = ["content_loss", "gram_matrix", "style_loss", "tv_loss", "style_transfer"]
+
+
+def collect_submission(source: Path, archive: Path) -> Path:
+    """A zip like the course's collect_submission.py makes, one folder deep."""
+    with zipfile.ZipFile(archive, "w") as stream:
+        for path in sorted(source.rglob("*.py")):
+            stream.write(path, f"hw3_submission/{path.relative_to(source).as_posix()}")
+    return archive
+
+
+def test_run_autograder_grades_gradescopes_layout(tmp_path: Path) -> None:
+    root = tmp_path / "autograder"
+    (root / "submission").mkdir(parents=True)
+    (root / "source").symlink_to(ROOT)
+    collect_submission(ROOT / "reference", root / "submission" / "submission.zip")
+    completed = subprocess.run(
+        [str(ROOT / "run_autograder")],
+        env={**os.environ, "AUTOGRADER_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads((root / "results" / "results.json").read_text())
+    validate(report)
+    total = sum(t["max_score"] for t in report["tests"])
+    assert report["score"] == round(total, 4) == 12, report["output"]
+
+
+def test_run_autograder_reports_a_broken_installation(tmp_path: Path) -> None:
+    root = tmp_path / "autograder"
+    (root / "submission").mkdir(parents=True)
+    (root / "source").mkdir()
+    completed = subprocess.run(
+        [str(ROOT / "run_autograder")],
+        env={**os.environ, "AUTOGRADER_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 0
+    report = json.loads((root / "results" / "results.json").read_text())
+    validate(report)
+    assert report["output"].startswith("AUTOGRADER ERROR") and report["score"] == 0
+
+
+def test_a_broken_file_costs_only_the_problems_that_use_it(tmp_path: Path) -> None:
+    submission = tmp_path / "submission"
+    shutil.copytree(ROOT / "reference", submission)
+    (submission / "style_modules" / "style_loss.py").write_text(
+        "import torch\nclass StyleLoss(torch.nn.Module):\n    def gram_matrix(self, features normalize=True):\n        pass\n"
+    )
+    (submission / "style_modules" / "tv_loss.py").unlink()
+    (submission / "style_modules" / "content_loss.py").write_text(
+        "import torchvision\n" + (ROOT / "reference" / "style_modules" / "content_loss.py").read_text()
+    )
+    report = grade(submission, tmp_path / "results.json", STYLE_PROBLEMS)
+    scores = problem_scores(report)
+    assert scores["style_transfer"] == (3.0, 3.0)
+    for problem in ("gram_matrix", "style_loss"):
+        assert scores[problem][0] == 0
+        assert "SyntaxError" in failures_of(report, problem) and "style_modules/style_loss.py" in failures_of(report, problem)
+    assert scores["tv_loss"][0] == 0 and "style_modules/tv_loss.py is missing" in failures_of(report, "tv_loss")
+    assert scores["content_loss"][0] == 0 and "need no torchvision" in failures_of(report, "content_loss")
+    assert "Not found in the submission: style_modules/tv_loss.py" in report["output"]
+    assert not report["extra_data"]["autograder_failed"]
+
+
+def test_an_unreadable_submission_is_reported_not_crashed(tmp_path: Path) -> None:
+    broken = tmp_path / "submission.zip"
+    broken.write_bytes(b"PK\x03\x04 truncated")
+    report = grade(broken, tmp_path / "results.json", ["tv_loss"])
+    assert report["score"] == 0 and "could not be read" in report["output"]
+    assert not report["extra_data"]["autograder_failed"]
+
+
+def test_grading_twice_gives_the_same_report(tmp_path: Path) -> None:
+    submission = tmp_path / "submission"
+    shutil.copytree(ROOT / "reference", submission)
+    path = submission / "style_modules" / "style_loss.py"
+    path.write_text(path.read_text().replace("gram = gram / (C * H * W)", "gram = gram / (H * W)"))
+    first = grade(submission, tmp_path / "first.json", ["gram_matrix", "tv_loss"])
+    second = grade(submission, tmp_path / "second.json", ["gram_matrix", "tv_loss"])
+    strip = lambda report: [(t["number"], t["score"], t["output"]) for t in report["tests"]]  # noqa: E731
+    assert strip(first) == strip(second)
+    assert problem_scores(first)["gram_matrix"][0] < 2.5
+
+
+def test_bad_arguments_and_settings_still_leave_a_valid_report(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    command = [sys.executable, "-m", "autograder", "grade", str(ROOT / "reference"), "--results", str(results)]
+    completed = subprocess.run([*command, "--problems", "no_such_problem"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2 and "unknown problem no_such_problem" in completed.stderr
+    validate(json.loads(results.read_text()))
+    results.unlink()
+    environment = {**os.environ, "AUTOGRADER_CALL_SECONDS": "soon"}
+    completed = subprocess.run(
+        [*command, "--problems", "tv_loss"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0
+    report = json.loads(results.read_text())
+    validate(report)
+    assert report["extra_data"]["autograder_failed"] and "AUTOGRADER_CALL_SECONDS='soon'" in report["output"]
+
+
+def test_the_problems_verb_lists_keys_and_points() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "autograder", "problems"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0
+    assert "gram_matrix" in completed.stdout and "total" in completed.stdout and "12 points" in completed.stdout

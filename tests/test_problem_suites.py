@@ -1,0 +1,67 @@
+"""The graded suites' bookkeeping: points add up, numbers and tags are right, given code is the course's."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from typing import Any
+
+import pytest
+
+from autograder.intake import SUPPORT_FILES
+from autograder.problems import ALL_PROBLEM_KEYS, PROBLEMS, Problem
+from autograder.reference import REFERENCE_DIR
+from autograder.results import SCHEMA_PATH
+from tests.scenarios import ROOT
+
+VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
+
+
+def graded_tests(problem: Problem) -> list[Any]:
+    module = importlib.import_module(f"autograder.problems.{problem.key}")
+    assert module.PROBLEM == problem.key
+    return [f for name, f in inspect.getmembers(module, inspect.isfunction) if name.startswith("test_")]
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=[p.key for p in PROBLEMS])
+def test_each_suite_awards_exactly_its_points_with_well_formed_tests(problem: Problem) -> None:
+    tests = graded_tests(problem)
+    assert tests, f"{problem.key} has no graded test"
+    assert sum(t.__weight__ for t in tests) == pytest.approx(problem.points)
+    index = PROBLEMS.index(problem) + 1
+    numbers = [t.__number__ for t in tests]
+    assert len(set(numbers)) == len(numbers)
+    assert all(n.split(".")[0] == str(index) and n != f"{index}.99" for n in numbers), numbers
+    for test in tests:
+        assert tuple(test.__tags__) == (problem.key,), test.__name__
+        assert test.__visibility__ in VISIBILITIES
+        assert test.__doc__ and test.__doc__.strip(), f"{test.__name__} needs a docstring: it is the test's name in the report"
+
+
+def test_course_setting_and_generalisations_split_every_problem() -> None:
+    for problem in PROBLEMS:
+        names = [t.__name__ for t in graded_tests(problem)]
+        assert "test_course_setting" in names and len(names) > 1, problem.key
+
+
+def test_points_add_up_to_the_coding_part_of_the_course() -> None:
+    style_transfer = ("content_loss", "gram_matrix", "style_loss", "tv_loss", "style_transfer")
+    assert sum(p.points for p in PROBLEMS if p.key in style_transfer) == 12
+
+
+def test_problem_keys_are_those_of_the_contract() -> None:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    assert tuple(schema["$defs"]["problem_key"]["enum"]) == ALL_PROBLEM_KEYS
+    assert all(p.key in ALL_PROBLEM_KEYS for p in PROBLEMS)
+
+
+@pytest.mark.parametrize("path", [*SUPPORT_FILES, "style_utils.py"])
+def test_the_template_ships_the_courses_support_code(path: str) -> None:
+    template = (ROOT / "student_template" / path).read_text()
+    reference = (REFERENCE_DIR / path).read_text()
+    if path == "style_utils.py":
+        helpers = reference.split("def style_transfer(")[0]
+        assert template.startswith(helpers), "the template's helpers must be the reference's"
+    else:
+        assert template == reference

@@ -1,0 +1,230 @@
+"""The worker boundary: what student code can do to a call, and what the grader makes of it."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder.failures import NotImplementedYet, StudentRaised, SubmissionUnusable, WorkerFailure
+from autograder.problems import COURSE_MODULES
+from autograder.reference import source
+from autograder.sandbox import CapturedOutput, ForkServer
+from autograder.settings import Limits
+from autograder.student import StudentCode, Target
+from autograder.worker.wire import Opaque, Ref
+
+LIMITS = Limits(call_seconds=3.0, import_seconds=3.0, problem_seconds=30.0, output_bytes=200)
+PROBE = Target("probe", "probe")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ForkServer]:
+    fork_server = ForkServer(course_modules={name: str(source(path)) for name, path in COURSE_MODULES.items()})
+    yield fork_server
+    fork_server.close()
+
+
+def student(server: ForkServer, tmp_path: Path, code: str, *, course: tuple[str, ...] = ()) -> StudentCode:
+    (tmp_path / "tree").mkdir(parents=True)
+    (tmp_path / "tree" / "probe.py").write_text(textwrap.dedent(code))
+    return StudentCode(
+        problem="probe",
+        modules=("probe",),
+        course=course,
+        submission=tmp_path / "tree",
+        unusable=None,
+        server=server,
+        limits=LIMITS,
+        output=CapturedOutput(LIMITS.output_bytes),
+    )
+
+
+def test_results_come_back_as_plain_data(server: ForkServer, tmp_path: Path) -> None:
+    code = student(
+        server,
+        tmp_path,
+        """
+        import numpy as np, torch
+        class Liar(torch.Tensor):
+            def __eq__(self, other):
+                return True
+        def probe(kind):
+            return {"tensor": torch.ones(2).as_subclass(Liar), "array": np.zeros(3), "object": object(),
+                    "number": 2.5, "nested": (1, [2, None])}[kind]
+        """,
+    )
+    assert type(code.call(PROBE, "tensor").value) is torch.Tensor
+    assert torch.equal(code.call(PROBE, "array").value, torch.zeros(3, dtype=torch.float64))
+    assert code.call(PROBE, "object").value == Opaque("builtins.object")
+    assert code.call(PROBE, "number").value == 2.5
+    assert code.call(PROBE, "nested").value == (1, [2, None])
+    code.stop()
+
+
+def test_gradients_come_back_for_the_marked_inputs(server: ForkServer, tmp_path: Path) -> None:
+    code = student(
+        server,
+        tmp_path,
+        """
+        def probe(a, b, scale):
+            return (a * b).sum() * scale
+        def detached(a):
+            return (a * 2).sum().item()
+        """,
+    )
+    a, b = torch.arange(3.0), torch.ones(3)
+    reply = code.call(PROBE, a.clone().requires_grad_(True), b.clone().requires_grad_(True), 2.0, grad=True)
+    assert torch.equal(reply.grads[0], 2 * b) and torch.equal(reply.grads[1], 2 * a)
+    flat = code.call(Target("probe", "detached"), a.clone().requires_grad_(True), grad=True)
+    assert flat.not_differentiable is not None and "float" in flat.not_differentiable
+    code.stop()
+
+
+def test_student_exceptions_carry_their_own_frames(server: ForkServer, tmp_path: Path) -> None:
+    code = student(
+        server,
+        tmp_path,
+        """
+        def probe(x):
+            return helper(x)
+        def helper(x):
+            raise ValueError(f"bad input {x}")
+        def todo():
+            raise NotImplementedError
+        def leave():
+            import sys
+            sys.exit(0)
+        """,
+    )
+    with pytest.raises(StudentRaised) as raised:
+        code.call(PROBE, 3)
+    assert "raised ValueError: bad input 3" in str(raised.value)
+    assert 'File "probe.py"' in str(raised.value) and "in helper" in str(raised.value)
+    assert "autograder" not in str(raised.value)
+    with pytest.raises(NotImplementedYet, match="not implemented yet"):
+        code.call(Target("probe", "todo"))
+    with pytest.raises(WorkerFailure, match=r"sys\.exit"):
+        code.call(Target("probe", "leave"))
+    code.stop()
+
+
+def test_a_hang_costs_the_call_and_the_next_call_gets_a_fresh_worker(server: ForkServer, tmp_path: Path) -> None:
+    code = student(
+        server,
+        tmp_path,
+        """
+        import time
+        state = []
+        def probe(seconds):
+            state.append(seconds)
+            time.sleep(seconds)
+            return len(state)
+        """,
+    )
+    assert code.call(PROBE, 0).value == 1
+    with pytest.raises(WorkerFailure, match="time limit of 3 s"):
+        code.call(PROBE, 60)
+    assert code.call(PROBE, 0).value == 1, "the new worker starts from a fresh import"
+    assert code.seconds_used >= 3
+    code.stop()
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("import os; os._exit(0)", "exited with status 0"),
+        ("import ctypes; ctypes.string_at(0)", "killed by SIGSEGV"),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "killed by SIGKILL"),
+    ],
+)
+def test_a_crash_costs_the_call_and_says_how(server: ForkServer, tmp_path: Path, body: str, message: str) -> None:
+    code = student(server, tmp_path, f"def probe():\n    {body}\ndef fine():\n    return 1\n")
+    with pytest.raises(WorkerFailure, match=message):
+        code.call(PROBE)
+    assert code.call(Target("probe", "fine")).value == 1
+    code.stop()
+
+
+def test_import_errors_cost_every_call_and_quote_the_error(server: ForkServer, tmp_path: Path) -> None:
+    code = student(server, tmp_path, "import torchvision\n")
+    for _ in range(2):
+        with pytest.raises(SubmissionUnusable) as unusable:
+            code.call(PROBE)
+        assert "No module named 'torchvision'" in str(unusable.value)
+        assert "need no torchvision" in str(unusable.value)
+    syntax = student(server, tmp_path / "other", "def probe(:\n")
+    with pytest.raises(SubmissionUnusable, match="SyntaxError"):
+        syntax.call(PROBE)
+
+
+def test_a_slow_import_hits_the_import_limit(server: ForkServer, tmp_path: Path) -> None:
+    code = student(server, tmp_path, "import time\ntime.sleep(60)\n")
+    with pytest.raises(WorkerFailure, match="Time limit: importing your files took longer than the time limit of 3 s"):
+        code.call(PROBE)
+
+
+def test_output_is_captured_and_capped(server: ForkServer, tmp_path: Path) -> None:
+    code = student(
+        server,
+        tmp_path,
+        """
+        import sys
+        def probe():
+            print("hello from the student")
+            sys.stderr.buffer.write(b"\\xff\\xfe not utf-8\\n")
+            print("x" * 100000)
+            return 1
+        """,
+    )
+    assert code.call(PROBE).value == 1
+    text = code.output.take()
+    assert text.startswith("hello from the student")
+    assert "\ufffd" in text and "more bytes of output cut" in text
+    assert len(text) < 400
+    code.stop()
+
+
+def test_workers_build_models_dtypes_and_course_objects(server: ForkServer, tmp_path: Path) -> None:
+    code = student(
+        server,
+        tmp_path,
+        """
+        import torch
+        def probe(model, dtype, loss, path):
+            from PIL import Image
+            image = Image.open(path)
+            return [sum(p.sum() for p in model.parameters()), torch.zeros(1, dtype=dtype), type(loss).__name__, list(image.size)]
+        """,
+        course=("content_loss",),
+    )
+    from autograder.worker.models import build_model
+
+    pixels = torch.zeros(4, 6, 3, dtype=torch.uint8)
+    total, zeros, loss_name, size = code.call(
+        PROBE,
+        Ref("model", {"name": "tiny_cnn", "seed": 3, "dtype": "float64"}),
+        Ref("dtype", {"name": "float64"}),
+        Ref("course", {"name": "ContentLoss"}),
+        Ref("image_file", {"name": "picture.png", "pixels": pixels}),
+    ).value
+    assert float(total) == float(sum(p.sum() for p in build_model("tiny_cnn", 3, torch.float64).parameters()))
+    assert zeros.dtype == torch.float64 and loss_name == "ContentLoss" and size == [6, 4]
+    code.stop()
+
+
+def test_course_modules_are_only_given_to_problems_that_use_them(server: ForkServer, tmp_path: Path) -> None:
+    code = student(
+        server,
+        tmp_path,
+        """
+        import sys
+        def probe():
+            return sorted(name for name in sys.modules if name.startswith("_autograder_course"))
+        """,
+    )
+    assert code.call(PROBE).value == []
+    code.stop()
