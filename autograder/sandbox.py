@@ -65,7 +65,7 @@ class ForkServer:
         self.start_seconds = start_seconds
         worker_server.preload()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile(mode="a+b")  # appends: the server shares its offset
         self.pid = os.fork()
         if self.pid == 0:
             ours.close()

@@ -228,3 +228,22 @@ def test_course_modules_are_only_given_to_problems_that_use_them(server: ForkSer
     )
     assert code.call(PROBE).value == []
     code.stop()
+
+
+def test_student_code_cannot_import_from_the_autograders_folder(server: ForkServer, tmp_path: Path) -> None:
+    code = student(
+        server,
+        tmp_path,
+        """
+        import importlib
+        def probe(name):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                return False
+            return True
+        """,
+    )
+    assert code.call(PROBE, "reference.style_modules.content_loss").value is False
+    assert code.call(PROBE, "bench.grade_reference").value is False
+    code.stop()

@@ -51,6 +51,7 @@ import traceback
 from typing import Any, NoReturn
 
 MAX_ERROR_CHARS = 4000
+HARNESS_ROOT = os.path.realpath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
 
 
 # --------------------------------------------------------------------------- fork server
@@ -216,7 +217,9 @@ def _run_child(message: dict[str, Any], fds: list[int], course: dict[str, Any]) 
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         workdir = message["workdir"]
         os.chdir(workdir)
-        sys.path.insert(0, workdir)
+        # Student code imports from its own copy and the installed packages, never from the
+        # autograder's folder (where the reference solution lives).
+        sys.path[:] = [workdir, *(p for p in sys.path if p and os.path.realpath(p) != HARNESS_ROOT)]
         sys.dont_write_bytecode = True
         allowed = set(message.get("course", []))
         for name in list(course):
