@@ -32,6 +32,9 @@ class ContentCase:
     seed: int
     scale: float = 1.0
 
+    def describe(self) -> str:
+        return f"ContentLoss()({self.weight!r}, content_current, content_original) with maps of shape {self.shape} ({self.dtype})"
+
     def maps(self) -> tuple[torch.Tensor, torch.Tensor]:
         return (
             seeded(self.shape, self.dtype, self.seed, salt=1, scale=self.scale),
@@ -47,10 +50,6 @@ def content_cases(draw: st.DrawFn) -> ContentCase:
 
 def expected_loss(weight: float, current: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
     return reference.module("style_modules.content_loss").ContentLoss()(weight, current, original)
-
-
-def what(case: ContentCase) -> str:
-    return f"ContentLoss()({case.weight!r}, content_current, content_original) with maps of shape {case.shape} ({case.dtype})"
 
 
 @weight(1.0)
@@ -84,7 +83,7 @@ def test_matches_reference_on_generated_maps(student: StudentCode, case: Content
     expect_close(
         received,
         expected_loss(case.weight, current, original),
-        what=what(case),
+        what=case.describe(),
         scalar=True,
         inputs={"content_current": current, "content_original": original},
     )
@@ -102,7 +101,7 @@ def test_gradient_matches_reference(student: StudentCode, case: ContentCase) -> 
     reply = student.call(CONTENT_LOSS, case.weight, current.clone().requires_grad_(True), original, grad=True)
     leaf = current.clone().requires_grad_(True)
     expected = torch.autograd.grad(expected_loss(case.weight, leaf, original), leaf)
-    expect_gradients(reply, expected, what=what(case), names=["content_current"])
+    expect_gradients(reply, expected, what=case.describe(), names=["content_current"])
 
 
 @weight(0.3)
@@ -118,14 +117,14 @@ def test_zero_for_equal_maps_and_linear_in_weight(student: StudentCode, case: Co
     expect_close(
         same,
         torch.zeros((), dtype=torch.float64),
-        what=f"{what(case)}, with content_current equal to content_original",
+        what=f"{case.describe()}, with content_current equal to content_original",
         scalar=True,
     )
     once = student.call(CONTENT_LOSS, case.weight, current, original).value
     twice = student.call(CONTENT_LOSS, 2 * case.weight, current, original).value
     expect_close(
         twice,
-        2 * as_tensor(once, what(case), scalar=True).to(torch.float64).reshape(()),
-        what=f"{what(case)} with the weight doubled (it should be twice the loss at {case.weight!r})",
+        2 * as_tensor(once, case.describe(), scalar=True).to(torch.float64).reshape(()),
+        what=f"{case.describe()} with the weight doubled (it should be twice the loss at {case.weight!r})",
         scalar=True,
     )

@@ -69,12 +69,8 @@ def expected_loss(
     return reference.module("style_modules.style_loss").StyleLoss()(feats, list(layers), targets, list(weights))
 
 
-def student_loss(
-    student: StudentCode, case: StyleCase, weights: tuple[float, ...], targets: list[torch.Tensor] | None = None
-) -> torch.Tensor:
-    reply = student.call(
-        STYLE_LOSS, case.feats(), list(case.layers), targets or case.targets(), list(weights), course_methods=COURSE_GRAM
-    )
+def student_loss(student: StudentCode, case: StyleCase, weights: tuple[float, ...], targets: list[torch.Tensor]) -> torch.Tensor:
+    reply = student.call(STYLE_LOSS, case.feats(), list(case.layers), targets, list(weights), course_methods=COURSE_GRAM)
     return as_tensor(reply.value, case.describe(), scalar=True).to(torch.float64).reshape(())
 
 
@@ -141,9 +137,10 @@ def test_gradient_matches_reference(student: StudentCode, case: StyleCase) -> No
 @given(case=style_cases(nonzero=True))
 def test_sum_of_weighted_layer_terms(student: StudentCode, case: StyleCase) -> None:
     """The loss is the sum of one weighted term per layer, each 0 when the target is the layer's Gram matrix (no reference needed)"""
-    total = student_loss(student, case, case.weights)
+    targets = case.targets()
+    total = student_loss(student, case, case.weights, targets)
     terms = [
-        student_loss(student, case, tuple(w if j == i else 0.0 for j, w in enumerate(case.weights)))
+        student_loss(student, case, tuple(w if j == i else 0.0 for j, w in enumerate(case.weights)), targets)
         for i in range(len(case.layers))
     ]
     expect_close(
@@ -152,7 +149,7 @@ def test_sum_of_weighted_layer_terms(student: StudentCode, case: StyleCase) -> N
         what=f"{case.describe()}, against the sum of the losses with one layer's weight kept at a time",
         scalar=True,
     )
-    doubled = student_loss(student, case, tuple(2 * w for w in case.weights))
+    doubled = student_loss(student, case, tuple(2 * w for w in case.weights), targets)
     expect_close(
         doubled,
         2 * total,
@@ -160,7 +157,7 @@ def test_sum_of_weighted_layer_terms(student: StudentCode, case: StyleCase) -> N
         scalar=True,
     )
     own = [gram(case.feats()[layer]) for layer in case.layers]
-    matched = student_loss(student, case, case.weights, targets=own)
+    matched = student_loss(student, case, case.weights, own)
     scale = sum(w * float((g.to(torch.float64) ** 2).sum()) for w, g in zip(case.weights, own, strict=True))
     expect(
         abs(float(matched)) <= 1e-5 * scale + 1e-12,
