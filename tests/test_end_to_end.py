@@ -125,3 +125,11 @@ def test_the_problems_verb_lists_keys_and_points() -> None:
     )
     assert completed.returncode == 0
     assert "gram_matrix" in completed.stdout and "total" in completed.stdout and "12 points" in completed.stdout
+
+
+def test_the_untouched_template_scores_nothing_and_every_test_says_why(tmp_path: Path) -> None:
+    report = grade(ROOT / "student_template", tmp_path / "results.json", STYLE_PROBLEMS)
+    assert report["score"] == 0 and not report["extra_data"]["autograder_failed"]
+    assert {t["tags"][0] for t in report["tests"]} == set(STYLE_PROBLEMS)
+    for test in report["tests"]:
+        assert test["status"] == "failed" and "is not implemented yet" in test["output"], test
