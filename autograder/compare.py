@@ -13,7 +13,7 @@ outside them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -86,6 +86,58 @@ def expect_close(
 
 
 def _expect_close(received: Any, expected: torch.Tensor, *, what: str, scalar: bool, rtol: float | None) -> torch.Tensor:
+    tensor, got, want = _comparable(received, expected, what=what, scalar=scalar)
+    mismatch = _Mismatch(got, want, *_tolerances(tensor, expected, rtol))
+    if not bool(mismatch.mask.any()):
+        return tensor
+    worst = _unravel(int(torch.where(mismatch.mask, mismatch.difference, -1.0).argmax()), want.shape)
+    lines = [
+        f"{what}: {int(mismatch.mask.sum())} of {mismatch.mask.numel()} values differ from the expected ones."
+        if want.dim() > 0
+        else f"{what}: expected {want.item():.8g}, received {got.item():.8g}.",
+        f"Largest absolute difference: {float(mismatch.difference[worst]):.3g}"
+        + (f" at index {worst} (expected {want[worst].item():.6g}, received {got[worst].item():.6g})" if want.dim() > 0 else ""),
+        mismatch.allowed(),
+    ]
+    if 0 < want.numel() <= SHOW_VALUES_UP_TO and want.dim() > 0:
+        lines.append(f"Expected:\n{format_values(want)}\nReceived:\n{format_values(got)}")
+    raise PropertyFailed("\n".join(lines))
+
+
+def expect_matrix(
+    received: Any,
+    expected: torch.Tensor,
+    *,
+    what: str,
+    row_label: Callable[[int], str] = lambda row: "",
+    column_label: Callable[[int], str] = lambda column: "",
+) -> torch.Tensor:
+    """Like :func:`expect_close` for a matrix; a mismatch names the first differing row and entry.
+
+    ``row_label`` and ``column_label`` say what a row or column stands for
+    (" (output pixel (0, 1))"), so the student can find the mistake.
+    """
+    tensor, got, want = _comparable(received, expected, what=what, scalar=False)
+    mismatch = _Mismatch(got, want, *_tolerances(tensor, expected, None))
+    if not bool(mismatch.mask.any()):
+        return tensor
+    row = int(torch.nonzero(mismatch.mask.any(dim=1))[0])
+    column = int(torch.nonzero(mismatch.mask[row])[0])
+    lines = [
+        f"{what}: {int(mismatch.mask.sum())} of {mismatch.mask.numel()} entries differ. The first is in row {row}"
+        f"{row_label(row)}, column {column}{column_label(column)}: expected {want[row, column].item():.6g}, "
+        f"received {got[row, column].item():.6g}.",
+        mismatch.allowed(),
+    ]
+    if want.shape[1] <= 2 * SHOW_VALUES_UP_TO:
+        lines.append(f"Expected row {row}:\n{format_values(want[row])}\nReceived row {row}:\n{format_values(got[row])}")
+    raise PropertyFailed("\n".join(lines))
+
+
+def _comparable(
+    received: Any, expected: torch.Tensor, *, what: str, scalar: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The student's tensor, and both sides in float64, once type, shape, dtype and finiteness are checked."""
     tensor = as_tensor(received, what, scalar=scalar)
     expected = expected.detach()
     if scalar:
@@ -97,38 +149,40 @@ def _expect_close(received: Any, expected: torch.Tensor, *, what: str, scalar: b
         raise PropertyFailed(f"{what}: expected shape {tuple(expected.shape)}, received shape {tuple(tensor.shape)}.")
     if tensor.is_complex() or not (tensor.is_floating_point() or tensor.dtype in (torch.int64, torch.int32)):
         raise PropertyFailed(f"{what}: expected real floating-point values, received dtype {tensor.dtype}.")
-    default_rtol, atol_factor = tolerance(tensor.dtype, expected.dtype)
-    rtol = default_rtol if rtol is None else rtol
     got = tensor.to(torch.float64)
     want = expected.to(torch.float64)
-    finite = torch.isfinite(want)
-    bad = finite & ~torch.isfinite(got)
+    bad = torch.isfinite(want) & ~torch.isfinite(got)
     if bool(bad.any()):
         where = _unravel(int(torch.nonzero(bad.reshape(-1))[0]), want.shape)
         raise PropertyFailed(
             f"{what}: received {got[where].item()} at index {where}, where {want[where].item():.6g} was expected "
             f"({int(bad.sum())} of {bad.numel()} values are NaN or infinite)."
         )
-    scale = float(want[finite].abs().max()) if bool(finite.any()) else 0.0
-    atol = atol_factor * scale + 1e-30
-    difference = (got - want).abs()
-    allowed = atol + rtol * want.abs()
-    mismatched = (difference > allowed) & finite
-    if not bool(mismatched.any()):
-        return tensor
-    relative = difference / want.abs().clamp_min(atol)
-    worst = _unravel(int(torch.where(mismatched, difference, torch.full_like(difference, -1.0)).argmax()), want.shape)
-    lines = [
-        f"{what}: {int(mismatched.sum())} of {mismatched.numel()} values differ from the expected ones."
-        if want.dim() > 0
-        else f"{what}: expected {want.item():.8g}, received {got.item():.8g}.",
-        f"Largest absolute difference: {float(difference[worst]):.3g}"
-        + (f" at index {worst} (expected {want[worst].item():.6g}, received {got[worst].item():.6g})" if want.dim() > 0 else ""),
-        f"Largest relative difference: {float(relative[mismatched].max()):.3g} (allowed: rtol={rtol:g}, atol={atol:.3g}).",
-    ]
-    if 0 < want.numel() <= SHOW_VALUES_UP_TO and want.dim() > 0:
-        lines.append(f"Expected:\n{format_values(want)}\nReceived:\n{format_values(got)}")
-    raise PropertyFailed("\n".join(lines))
+    return tensor, got, want
+
+
+def _tolerances(received: torch.Tensor, expected: torch.Tensor, rtol: float | None) -> tuple[float, float]:
+    default_rtol, atol_factor = tolerance(received.dtype, expected.dtype)
+    return (default_rtol if rtol is None else rtol), atol_factor
+
+
+class _Mismatch:
+    """Where ``got`` is outside the tolerance around ``want`` (finite expected values only)."""
+
+    def __init__(self, got: torch.Tensor, want: torch.Tensor, rtol: float, atol_factor: float) -> None:
+        finite = torch.isfinite(want)
+        scale = float(want[finite].abs().max()) if bool(finite.any()) else 0.0
+        self.rtol = rtol
+        self.atol = atol_factor * scale + 1e-30
+        self.difference = (got - want).abs()
+        self.mask = (self.difference > self.atol + rtol * want.abs()) & finite
+        self.relative = self.difference / want.abs().clamp_min(self.atol)
+
+    def allowed(self) -> str:
+        return (
+            f"Largest relative difference: {float(self.relative[self.mask].max()):.3g} "
+            f"(allowed: rtol={self.rtol:g}, atol={self.atol:.3g})."
+        )
 
 
 def _unravel(flat: int, shape: torch.Size) -> tuple[int, ...]:

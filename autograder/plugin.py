@@ -111,8 +111,11 @@ def failure_message(error: BaseException | None) -> str:
     elif isinstance(error, AssertionError):
         text = str(error) or "A property of your result did not hold."
     else:
-        detail = "".join(traceback.format_exception(type(error), error, error.__traceback__)[-6:])
-        return f"The autograder failed in this test (not your fault; please tell the course staff):\n{detail}"
+        frames = "".join(traceback.format_tb(error.__traceback__)[-4:])
+        return (
+            "The autograder failed in this test (not your fault; please tell the course staff):\n"
+            f"{type(error).__name__}: {error}\n{frames}"
+        )
     notes = [_describe_note(note) for note in getattr(error, "__notes__", [])]
     return "\n".join([text, *[note for note in notes if note]])
 

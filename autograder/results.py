@@ -19,7 +19,7 @@ from typing import Any
 
 import jsonschema
 
-from autograder.problems import PROBLEMS, Problem
+from autograder.problems import Problem
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "results.schema.json"
 MAX_TEST_OUTPUT = 20000
@@ -64,7 +64,7 @@ def not_graded(problem: Problem, max_score: float, reason: str) -> GradedTest:
     """A placeholder for points of ``problem`` that no test could award."""
     return GradedTest(
         name=f"{problem.title}: not graded",
-        number=f"{PROBLEMS.index(problem) + 1}.99",
+        number=f"{problem.number}.99",
         problem=problem.key,
         max_score=max_score,
         passed=False,

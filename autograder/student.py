@@ -15,7 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -125,18 +125,42 @@ class StudentCode:
         status = reply.header.get("status")
         if status == "error":
             raise self._error(target.describe(), reply.header.get("error", {}))
+        if status == "not_differentiable":
+            return Reply(self._decode(reply, reply.header.get("result")), [], str(reply.header.get("reason", "")))
+        if status != "ok":
+            self._malformed(f"unexpected reply status {status!r:.40}")
+        grads = [self._decode(reply, g) for g in reply.header.get("grads", [])]
+        return Reply(self._decode(reply, reply.header.get("result")), grads)
+
+    def get(self, module: str, name: str) -> Any:
+        """The value of ``module.name`` (an answer such as ``answers.W_AND``).
+
+        :class:`NotImplementedYet` while it is still ``None``, as the template leaves it.
+        """
+        worker = self._ready_worker()
+        what = f"{module}.{name}"
+        reply = self._request(
+            worker, {"op": "get", "module": module, "name": name}, [], self.limits.call_seconds, f"reading {what}"
+        )
+        status = reply.header.get("status")
+        if status == "error":
+            raise self._error(what, reply.header.get("error", {}))
+        if status != "ok":
+            self._malformed(f"unexpected reply status {status!r:.40}")
+        value = self._decode(reply, reply.header.get("result"))
+        if value is None:
+            raise NotImplementedYet(f"{what} is not implemented yet (it is still None).")
+        return value
+
+    def _decode(self, reply: Any, node: Any) -> Any:
         try:
-            if status == "not_differentiable":
-                value = decode_value(reply.header.get("result"), reply.buffers)
-                return Reply(value, [], str(reply.header.get("reason", "")))
-            if status != "ok":
-                raise WireError(f"unexpected reply status {status!r:.40}")
-            value = decode_value(reply.header.get("result"), reply.buffers)
-            grads = [decode_value(g, reply.buffers) for g in reply.header.get("grads", [])]
+            return decode_value(node, reply.buffers)
         except WireError as error:
-            self.stop()
-            raise WorkerFailure(f"The worker sent back a malformed reply: {error}") from None
-        return Reply(value, grads)
+            self._malformed(str(error))
+
+    def _malformed(self, problem: str) -> NoReturn:
+        self.stop()
+        raise WorkerFailure(f"The worker sent back a malformed reply: {problem}")
 
     def stop(self) -> None:
         """Kill the worker (if any) and remove its working copy."""

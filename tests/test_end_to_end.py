@@ -10,6 +10,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from autograder.problems import PROBLEMS
 from autograder.results import validate
 from tests.scenarios import ROOT, failures_of, grade, problem_scores
 
@@ -128,8 +129,8 @@ def test_the_problems_verb_lists_keys_and_points() -> None:
 
 
 def test_the_untouched_template_scores_nothing_and_every_test_says_why(tmp_path: Path) -> None:
-    report = grade(ROOT / "student_template", tmp_path / "results.json", STYLE_PROBLEMS)
+    report = grade(ROOT / "student_template", tmp_path / "results.json")
     assert report["score"] == 0 and not report["extra_data"]["autograder_failed"]
-    assert {t["tags"][0] for t in report["tests"]} == set(STYLE_PROBLEMS)
+    assert {t["tags"][0] for t in report["tests"]} == {p.key for p in PROBLEMS}
     for test in report["tests"]:
         assert test["status"] == "failed" and "is not implemented yet" in test["output"], test

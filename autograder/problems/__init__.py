@@ -35,6 +35,11 @@ class Problem:
         """The module of graded tests for this problem."""
         return PROBLEMS_DIR / f"{self.key}.py"
 
+    @property
+    def number(self) -> int:
+        """The first part of its tests' numbers: its place in the contract's list of problems."""
+        return ALL_PROBLEM_KEYS.index(self.key) + 1
+
 
 PROBLEMS: tuple[Problem, ...] = (
     Problem("content_loss", "Content loss", 2.0, ("style_modules/content_loss.py",), ("style_modules.content_loss",)),
@@ -49,6 +54,8 @@ PROBLEMS: tuple[Problem, ...] = (
         ("style_utils",),
         ("content_loss", "style_loss", "tv_loss"),
     ),
+    Problem("conv_matrices", "Convolutions as matrices", 3.0, ("conv_matrices.py",), ("conv_matrices",)),
+    Problem("answers", "Written answers", 6.0, ("answers.py",), ("answers",)),
 )
 BY_KEY = {problem.key: problem for problem in PROBLEMS}
 

@@ -24,6 +24,9 @@ Requests (grader -> child) and their replies::
 
     {"op": "import", "modules": [str]}    -> {"status": "ok"}
                                           |  {"status": "error", "error": {...}}
+    {"op": "get", "module": str, "name": str}
+                                          -> {"status": "ok", "result": value}
+                                          |  {"status": "error", "error": {...}}
     {"op": "call", "target": {...}, "args": [...], "kwargs": {...},
      "seed": int|null, "default_dtype": str|null,
      "grad": bool, "cotangent": value|null, "course_methods": {...}}
@@ -271,6 +274,8 @@ class Child:
             return {"status": "ok"}, []
         if op == "call":
             return self._call(request, frame.buffers)
+        if op == "get":
+            return self._get(request)
         return {"status": "protocol_error", "reason": f"unknown op {op!r:.40}"}, []
 
     # ----------------------------------------------------------------- calls
@@ -323,6 +328,16 @@ class Child:
         except BaseException as error:  # noqa: BLE001 - a hostile result may raise anywhere
             return {"status": "error", "error": self._describe(error, during="sending the result back")}, []
         return header, out
+
+    def _get(self, request: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """The value of a module's attribute (an answer such as ``answers.W_AND``)."""
+        name = f"{request['module']}.{request['name']}"
+        try:
+            value = getattr(importlib.import_module(request["module"]), request["name"])
+            out: list[bytes] = []
+            return {"status": "ok", "result": self._encode(value, out)}, out
+        except BaseException as error:  # noqa: BLE001 - a module's __getattr__ may raise anything
+            return {"status": "error", "error": self._describe(error, during=f"reading {name}")}, []
 
     def _collect_leaves(self, value: Any, leaves: dict[int, Any]) -> None:
         import torch

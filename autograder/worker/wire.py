@@ -8,8 +8,9 @@ a few marker objects stand for things JSON cannot say:
     the tensor whose raw bytes are buffer ``i`` (``"kind"`` is ``"ndarray"``
     when the worker converted a numpy array, so the grader can say what it got;
     ``"requires_grad": true`` asks the worker to track gradients for it);
-``{"$tuple": [...]}``, ``{"$dict": {...}}``
-    a tuple, a dict with string keys;
+``{"$tuple": [...]}``, ``{"$dict": {...}}``, ``{"$items": [[key, value], ...]}``
+    a tuple, a dict with string keys, a dict with other keys (numbers,
+    strings, booleans or None: keys are never containers or tensors);
 ``{"$float": "nan" | "inf" | "-inf"}``
     a non-finite float (strict JSON has none);
 ``{"$ref": {...}}``
@@ -55,7 +56,8 @@ DTYPES: dict[str, torch.dtype] = {
     "bool": torch.bool,
 }
 DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
-MARKERS = ("$tensor", "$tuple", "$dict", "$float", "$ref", "$opaque")
+MARKERS = ("$tensor", "$tuple", "$dict", "$items", "$float", "$ref", "$opaque")
+KEY_TYPES = (int, float, str, bool, type(None))
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,14 @@ def encode_value(value: Any, buffers: list[bytes], *, convert_unknown: Callable[
         return {"$tuple": [encode_value(v, buffers, convert_unknown=convert_unknown) for v in value]}
     if isinstance(value, list):
         return [encode_value(v, buffers, convert_unknown=convert_unknown) for v in value]
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+    if isinstance(value, dict) and all(type(k) is str for k in value):
         return {"$dict": {k: encode_value(v, buffers, convert_unknown=convert_unknown) for k, v in value.items()}}
+    if isinstance(value, dict) and all(type(k) in KEY_TYPES for k in value):
+        return {
+            "$items": [
+                [encode_value(k, buffers), encode_value(v, buffers, convert_unknown=convert_unknown)] for k, v in value.items()
+            ]
+        }
     if isinstance(value, Opaque):
         return {"$opaque": {"type": value.type_name}}
     if isinstance(value, Ref):
@@ -157,6 +165,16 @@ def decode_value(node: Any, buffers: list[bytearray], *, resolve_ref: Callable[[
         return tuple(decode_value(v, buffers, resolve_ref=resolve_ref) for v in node["$tuple"])
     if marker == "$dict" and isinstance(node["$dict"], dict):
         return {str(k): decode_value(v, buffers, resolve_ref=resolve_ref) for k, v in node["$dict"].items()}
+    if marker == "$items" and isinstance(node["$items"], list):
+        items = {}
+        for pair in node["$items"]:
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise WireError("malformed dict item in a message")
+            key = decode_value(pair[0], buffers)
+            if type(key) not in KEY_TYPES:
+                raise WireError(f"a dict key of type {type(key).__name__} in a message")
+            items[key] = decode_value(pair[1], buffers, resolve_ref=resolve_ref)
+        return items
     if marker == "$float" and node["$float"] in ("nan", "inf", "-inf"):
         return float(node["$float"])
     if marker == "$opaque" and isinstance(node["$opaque"], dict):

@@ -1,0 +1,408 @@
+"""The written problems with checkable answers: problems 4, 6, 7-9, 10 and 13.
+
+Every correct answer is accepted, not one stored answer: gates are checked on
+their truth tables, the piecewise-linear pieces against autograd on the
+problem's own network, region counts against a brute-force count (for small
+sizes), gradient descent by where it converges, receptive fields against a
+measurement on a stack of 1-D convolutions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from autograder import reference
+from autograder.compare import expect, expect_close
+from autograder.failures import PropertyFailed, WrongResultType
+from autograder.strategies import seeds
+from autograder.student import StudentCode, Target
+from autograder.worker.wire import Opaque
+
+PROBLEM = "answers"
+MODULE = "answers"
+
+# --------------------------------------------------------------------------- reading answers
+
+
+def numbers(value: Any, count: int, what: str) -> list[float]:
+    """``value`` (a number, tuple, list, array or tensor, nested or not) as exactly ``count`` floats."""
+    flat: list[float] = []
+
+    def collect(item: Any) -> None:
+        if isinstance(item, torch.Tensor):
+            flat.extend(float(v) for v in item.detach().reshape(-1).tolist())
+        elif isinstance(item, (list, tuple)):
+            for part in item:
+                collect(part)
+        elif isinstance(item, (int, float)) and not isinstance(item, bool):
+            flat.append(float(item))
+        else:
+            shown = repr(item) if isinstance(item, Opaque) else f"a {type(item).__name__}"
+            raise WrongResultType(f"{what} holds {shown}; expected numbers (a tuple, list, array or tensor).")
+
+    collect(value)
+    if len(flat) != count:
+        raise PropertyFailed(f"{what} must hold {count} number{'s' if count > 1 else ''}; it holds {len(flat)}: {flat}.")
+    return flat
+
+
+def integer(value: Any, what: str) -> int:
+    """An answer that must be a whole number (an int, or an integral float or 0-d tensor)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.reshape(()).item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        shown = repr(value) if isinstance(value, Opaque) else f"a {type(value).__name__}"
+        raise WrongResultType(f"{what} returned {shown}; expected a whole number.")
+    if isinstance(value, float) and not value.is_integer():
+        raise PropertyFailed(f"{what} returned {value}, which is not a whole number.")
+    return int(value)
+
+
+def expect_count(student: StudentCode, function: str, arguments: tuple[int, ...], expected: int) -> None:
+    what = f"{function}({', '.join(map(str, arguments))})"
+    received = integer(student.call(Target(MODULE, function), *arguments).value, what)
+    expect(received == expected, f"{what}: expected {expected}, received {received}.")
+
+
+# --------------------------------------------------------------------------- problem 4
+
+
+def gate_outputs(weights: list[float], bias: float) -> list[int]:
+    """The threshold neuron of equation (4) on the four binary inputs, in truth-table order."""
+    return [int(weights[0] * x1 + weights[1] * x2 + bias >= 0) for x1, x2 in itertools.product((0, 1), repeat=2)]
+
+
+def expect_gate(student: StudentCode, gate: str, truth_table: list[int]) -> None:
+    weights = numbers(student.get(MODULE, f"W_{gate}"), 2, f"W_{gate}")
+    bias = numbers(student.get(MODULE, f"B_{gate}"), 1, f"B_{gate}")[0]
+    outputs = gate_outputs(weights, bias)
+    rows = [
+        f"  x = ({x1}, {x2}): w.x + b = {weights[0] * x1 + weights[1] * x2 + bias:g}, f(x) = {out} (expected {want})"
+        for (x1, x2), out, want in zip(itertools.product((0, 1), repeat=2), outputs, truth_table, strict=True)
+    ]
+    expect(
+        outputs == truth_table,
+        f"W_{gate} = {weights}, B_{gate} = {bias:g} do not realise {gate} with f(x) = 1 if w.x + b >= 0:\n" + "\n".join(rows),
+    )
+
+
+@weight(0.5)
+@number("12.1")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting_and_gate(student: StudentCode) -> None:
+    """Problem 4: the threshold neuron with W_AND, B_AND computes AND on all four inputs"""
+    expect_gate(student, "AND", [0, 0, 0, 1])
+
+
+@weight(0.5)
+@number("12.2")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting_or_gate(student: StudentCode) -> None:
+    """Problem 4: the threshold neuron with W_OR, B_OR computes OR on all four inputs"""
+    expect_gate(student, "OR", [0, 1, 1, 1])
+
+
+# --------------------------------------------------------------------------- problem 6
+
+W1 = torch.tensor([[1.5], [0.5]], dtype=torch.float64)
+B1 = torch.tensor([0.0, 1.0], dtype=torch.float64)
+W2 = torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=torch.float64)
+B2 = torch.tensor([0.0, 1.0], dtype=torch.float64)
+W3 = torch.tensor([[1.0, 1.0]], dtype=torch.float64)
+B3 = torch.tensor([-1.0], dtype=torch.float64)
+
+
+def network(x: torch.Tensor) -> torch.Tensor:
+    """Equation (5) with the weights of equations (6) to (11)."""
+    hidden = torch.relu(W1 @ x.reshape(1) + B1)
+    return (W3 @ torch.relu(W2 @ hidden + B2) + B3).reshape(())
+
+
+def tangent(x0: float) -> tuple[float, float]:
+    """(W, b) with W = dh/dx at x0 and W * x0 + b = h(x0), by autograd."""
+    x = torch.tensor(float(x0), dtype=torch.float64, requires_grad=True)
+    value = network(x)
+    (slope,) = torch.autograd.grad(value, x)
+    return float(slope), float(value) - float(slope) * x0
+
+
+def expect_piece(student: StudentCode, x0: int) -> None:
+    pieces = student.get(MODULE, "PIECEWISE")
+    if not isinstance(pieces, dict):
+        raise WrongResultType(f"PIECEWISE must be a dict {{2: (W, b), -1: (W, b), 1: (W, b)}}; it is a {type(pieces).__name__}.")
+    if x0 not in pieces:
+        raise PropertyFailed(f"PIECEWISE has no entry for x0 = {x0} (its keys are {sorted(pieces, key=str)}).")
+    slope, intercept = numbers(pieces[x0], 2, f"PIECEWISE[{x0}]")
+    want_slope, want_intercept = tangent(x0)
+    expect_close(
+        torch.tensor([slope, intercept], dtype=torch.float64),
+        torch.tensor([want_slope, want_intercept], dtype=torch.float64),
+        what=f"PIECEWISE[{x0}] = (W, b) = ({slope:g}, {intercept:g}), where W = h'({x0}) and W * {x0} + b = h({x0}) = {float(network(torch.tensor(float(x0), dtype=torch.float64))):g}",
+    )
+
+
+@weight(0.5)
+@number("12.3")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting_piece_at_2(student: StudentCode) -> None:
+    """Problem 6: PIECEWISE[2] is the slope and intercept of the network's linear piece at x = 2"""
+    expect_piece(student, 2)
+
+
+@weight(0.5)
+@number("12.4")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting_piece_at_minus_1(student: StudentCode) -> None:
+    """Problem 6: PIECEWISE[-1] is the slope and intercept of the network's linear piece at x = -1"""
+    expect_piece(student, -1)
+
+
+@weight(0.5)
+@number("12.5")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting_piece_at_1(student: StudentCode) -> None:
+    """Problem 6: PIECEWISE[1] is the slope and intercept of the network's linear piece at x = 1"""
+    expect_piece(student, 1)
+
+
+# --------------------------------------------------------------------------- problems 7-9
+
+
+def identified_regions(d: int, layers: int) -> int:
+    """Brute force: the linear regions of (0, 1)^d that ``layers`` of |2x - 1| map onto (0, 1)^d.
+
+    Every linear region of the stack is a box of side 2**-layers; the grid's
+    points sit inside boxes, never on their walls. A region counts when its
+    points are mapped into (0, 1)^d; regions are told apart by the signs of
+    2h - 1 at every layer.
+    """
+    steps = 2 ** (layers + 1)
+    axis = (torch.arange(steps, dtype=torch.float64) + 0.5) / steps
+    points = torch.cartesian_prod(*([axis] * d)).reshape(-1, d)
+    hidden, signs = points, []
+    for _ in range(layers):
+        pre = 2 * hidden - 1
+        signs.append(pre > 0)
+        hidden = pre.abs()
+    inside = ((hidden > 0) & (hidden < 1)).all(dim=1)
+    patterns = torch.cat(signs, dim=1)[inside]
+    return len({tuple(row.tolist()) for row in patterns})
+
+
+@weight(0.5)
+@number("12.6")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=20)
+@given(d=st.integers(1, 40))
+def test_regions_one_layer(student: StudentCode, d: int) -> None:
+    """Problem 7: regions_one_layer(d) counts the regions one layer identifies onto (0, 1)^d (brute-forced for d <= 4)"""
+    expected = identified_regions(d, 1) if d <= 4 else reference.module("answers").regions_one_layer(d)
+    expect_count(student, "regions_one_layer", (d,), expected)
+
+
+@weight(0.5)
+@number("12.7")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=20)
+@given(
+    d=st.integers(1, 2),
+    layers_f=st.integers(1, 2),
+    layers_g=st.integers(1, 2),
+    n_f=st.integers(1, 10**6),
+    n_g=st.integers(1, 10**6),
+)
+def test_regions_composed(student: StudentCode, d: int, layers_f: int, layers_g: int, n_f: int, n_g: int) -> None:
+    """Problem 8: regions_composed(n_f, n_g) counts what f o g identifies: brute-forced on stacks of the seed's layer, and in general"""
+    brute = (identified_regions(d, layers_f), identified_regions(d, layers_g), identified_regions(d, layers_f + layers_g))
+    expect_count(student, "regions_composed", brute[:2], brute[2])
+    expect_count(student, "regions_composed", (n_f, n_g), reference.module("answers").regions_composed(n_f, n_g))
+
+
+@weight(0.5)
+@number("12.8")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=20)
+@given(d=st.integers(1, 12), layers=st.integers(1, 8))
+def test_regions_deep(student: StudentCode, d: int, layers: int) -> None:
+    """Problem 9: regions_deep(d, L) counts the regions L layers identify (brute-forced for d * L <= 6)"""
+    expected = identified_regions(d, layers) if d * layers <= 6 else reference.module("answers").regions_deep(d, layers)
+    expect_count(student, "regions_deep", (d, layers), expected)
+
+
+# --------------------------------------------------------------------------- problem 10
+
+
+@dataclass(frozen=True)
+class LeastSquaresCase:
+    """An under-determined system X w = y (n < d), X with singular values in [1, 2], y in its range."""
+
+    n: int
+    d: int
+    seed: int
+
+    def system(self) -> tuple[torch.Tensor, torch.Tensor]:
+        generator = torch.Generator().manual_seed(self.seed)
+        left, _ = torch.linalg.qr(torch.randn(self.n, self.n, generator=generator, dtype=torch.float64))
+        right, _ = torch.linalg.qr(torch.randn(self.d, self.n, generator=generator, dtype=torch.float64))
+        singular = 1 + torch.rand(self.n, generator=generator, dtype=torch.float64)
+        X = left @ torch.diag(singular) @ right.T
+        y = X @ torch.randn(self.d, generator=generator, dtype=torch.float64)
+        return X, y
+
+    def step_size(self) -> float:
+        """Stable whether the gradient carries the factor 2 of the squared error or not, or is averaged over n."""
+        X, _ = self.system()
+        return 0.25 / float(torch.linalg.matrix_norm(X, ord=2)) ** 2
+
+    def describe(self) -> str:
+        return f"a system of {self.n} equations in {self.d} unknowns"
+
+
+@st.composite
+def least_squares_cases(draw: st.DrawFn) -> LeastSquaresCase:
+    n = draw(st.integers(1, 4))
+    return LeastSquaresCase(n, draw(st.integers(n + 1, 8)), draw(seeds()))
+
+
+STEPS = 2000
+
+
+@weight(0.5)
+@number("12.9")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=12)
+@given(case=least_squares_cases())
+def test_gradient_descent_reaches_the_minimum_norm_solution(student: StudentCode, case: LeastSquaresCase) -> None:
+    """Problem 10: gradient descent from w = 0 on an under-determined system converges to the minimum-norm solution"""
+    X, y = case.system()
+    lr = case.step_size()
+    received = student.call(Target(MODULE, "gradient_descent_least_squares"), X, y, lr, STEPS).value
+    expect_close(
+        received,
+        torch.linalg.pinv(X) @ y,
+        what=f"gradient_descent_least_squares(X, y, lr={lr:.4g}, num_steps={STEPS}) on {case.describe()}, "
+        "against the minimum-norm solution pinv(X) @ y",
+        inputs={"X": X, "y": y},
+    )
+
+
+@weight(0.5)
+@number("12.10")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=15)
+@given(case=least_squares_cases())
+def test_min_norm_solution(student: StudentCode, case: LeastSquaresCase) -> None:
+    """Problem 10: min_norm_solution(X, y) solves X w = y with the smallest norm"""
+    X, y = case.system()
+    expect_close(
+        student.call(Target(MODULE, "min_norm_solution"), X, y).value,
+        torch.linalg.pinv(X) @ y,
+        what=f"min_norm_solution(X, y) on {case.describe()}, against pinv(X) @ y",
+        inputs={"X": X, "y": y},
+    )
+
+
+# --------------------------------------------------------------------------- problem 13
+
+SEED_INPUT = 259
+SEED_LAYERS = ((11, 4, 0), (3, 2, 0), (5, 1, 2), (3, 2, 0), (3, 1, 1), (3, 1, 1), (3, 1, 1))
+
+
+def equation_26(size: int, k: int, s: int, p: int) -> int:
+    return math.floor((size + 2 * p - k) / s) + 1
+
+
+def measured_receptive_fields(layers: tuple[tuple[int, int, int], ...]) -> list[int]:
+    """For each f_l: how many input pixels one central pixel of f_l depends on, by autograd.
+
+    A stack of 1-D convolutions with positive weights (nothing cancels) on an
+    input long enough that the field of the central pixel is never cut by the
+    border; the gradient of that pixel is nonzero exactly on its field.
+    """
+    bound = 1 + sum(k * math.prod(s for _, s, _ in layers[:index]) for index, (k, _, _) in enumerate(layers))
+    fields = []
+    for depth in range(1, len(layers) + 1):
+        x = torch.ones(1, 1, 4 * bound + 8, dtype=torch.float64, requires_grad=True)
+        hidden = x
+        for k, s, p in layers[:depth]:
+            hidden = F.conv1d(hidden, torch.ones(1, 1, k, dtype=torch.float64), stride=s, padding=p)
+        (grad,) = torch.autograd.grad(hidden[0, 0, hidden.shape[-1] // 2], x)
+        reached = torch.nonzero(grad[0, 0]).flatten()
+        fields.append(int(reached.max() - reached.min() + 1))
+    return fields
+
+
+def expect_fields(student: StudentCode, layers: tuple[tuple[int, int, int], ...], expected: list[int]) -> None:
+    what = f"receptive_fields({[list(layer) for layer in layers]})"
+    value = student.call(Target(MODULE, "receptive_fields"), [list(layer) for layer in layers]).value
+    if isinstance(value, torch.Tensor):
+        value = value.reshape(-1).tolist()
+    if not isinstance(value, (list, tuple)):
+        raise WrongResultType(f"{what} returned a {type(value).__name__}; expected a list with one receptive field per layer.")
+    received = [integer(v, f"{what}[{i}]") for i, v in enumerate(value)]
+    expect(received == expected, f"{what}: expected {expected} (f_1 to f_{len(layers)}), received {received}.")
+
+
+@weight(0.25)
+@number("12.11")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting_receptive_fields_of_the_seed_network(student: StudentCode) -> None:
+    """Problem 13 (b, c): the sizes of f_1..f_7 (from f_0 = 259) and their receptive fields, for the problem's seven layers"""
+    size = SEED_INPUT
+    for layer, (k, s, p) in enumerate(SEED_LAYERS, start=1):
+        what = f"feature_map_size({size}, {k}, {s}, {p}) (the size of f_{layer})"
+        received = integer(student.call(Target(MODULE, "feature_map_size"), size, k, s, p).value, what)
+        size = equation_26(size, k, s, p)
+        expect(received == size, f"{what}: expected {size}, received {received}.")
+    expect_fields(student, SEED_LAYERS, measured_receptive_fields(SEED_LAYERS))
+
+
+@st.composite
+def layer_specs(draw: st.DrawFn) -> tuple[int, int, int]:
+    k = draw(st.integers(1, 7))
+    return k, draw(st.integers(1, min(k, 4))), draw(st.integers(0, k // 2))
+
+
+@weight(0.25)
+@number("12.12")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=40)
+@given(size=st.integers(1, 300), k=st.integers(1, 11), s=st.integers(1, 5), p=st.integers(0, 5))
+def test_feature_map_size_follows_equation_26(student: StudentCode, size: int, k: int, s: int, p: int) -> None:
+    """Problem 13: feature_map_size(size, k, s, p) follows equation (26), rounding down when the division is not exact"""
+    assume(size + 2 * p >= k)
+    what = f"feature_map_size({size}, {k}, {s}, {p})"
+    received = integer(student.call(Target(MODULE, "feature_map_size"), size, k, s, p).value, what)
+    expect(received == equation_26(size, k, s, p), f"{what}: expected {equation_26(size, k, s, p)}, received {received}.")
+
+
+@weight(0.5)
+@number("12.13")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=25)
+@given(layers=st.lists(layer_specs(), min_size=1, max_size=6).map(tuple))
+def test_receptive_fields_match_a_measurement(student: StudentCode, layers: tuple[tuple[int, int, int], ...]) -> None:
+    """Problem 13: receptive_fields(layers) matches the field measured by backpropagating one pixel through a stack of convolutions"""
+    expect_fields(student, layers, measured_receptive_fields(layers))

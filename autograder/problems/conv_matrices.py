@@ -1,0 +1,269 @@
+"""Convolutions as matrices: problems 1-3 of the problem set, and their generalisations.
+
+Single channel, cross-correlation as ``torch.nn.functional.conv2d`` computes
+it, row-major flattening. Every expected matrix is measured here, by applying
+``F.conv2d`` or ``F.conv_transpose2d`` to each input pixel's indicator image,
+so the checks need no reference and accept any correct construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
+
+from autograder.compare import as_tensor, expect, expect_close, expect_matrix
+from autograder.failures import PropertyFailed
+from autograder.strategies import seeded, seeds
+from autograder.student import StudentCode, Target
+
+PROBLEM = "conv_matrices"
+MODULE = "conv_matrices"
+CONV2D_MATRIX = Target(MODULE, "conv2d_matrix")
+CONV_TRANSPOSE2D_MATRIX = Target(MODULE, "conv_transpose2d_matrix")
+Q1_MATRIX = Target(MODULE, "q1_matrix")
+Q2_MATRIX = Target(MODULE, "q2_matrix")
+Q3_CONV_MATRIX = Target(MODULE, "q3_conv_matrix")
+Q3_TRANSPOSED_KERNEL = Target(MODULE, "q3_transposed_kernel")
+Q3_PERMUTATION = Target(MODULE, "q3_permutation")
+
+
+@dataclass(frozen=True)
+class ConvCase:
+    """A kernel (drawn from ``seed``), an input size, a stride and a padding."""
+
+    kernel_size: tuple[int, int]
+    input_size: tuple[int, int]
+    stride: int
+    padding: int
+    seed: int = 0
+
+    def kernel(self) -> torch.Tensor:
+        return seeded(self.kernel_size, torch.float64, self.seed)
+
+    def describe(self, function: str) -> str:
+        return f"{function}(kernel of shape {self.kernel_size}, input_size={self.input_size}, stride={self.stride}, padding={self.padding})"
+
+
+def output_size(case: ConvCase, *, transposed: bool) -> tuple[int, int]:
+    (kh, kw), (height, width), s, p = case.kernel_size, case.input_size, case.stride, case.padding
+    if transposed:
+        return (height - 1) * s - 2 * p + kh, (width - 1) * s - 2 * p + kw
+    return (height + 2 * p - kh) // s + 1, (width + 2 * p - kw) // s + 1
+
+
+@st.composite
+def conv_cases(draw: st.DrawFn, *, transposed: bool) -> ConvCase:
+    case = ConvCase(
+        (draw(st.integers(1, 5)), draw(st.integers(1, 5))),
+        (draw(st.integers(1, 9)), draw(st.integers(1, 9))),
+        draw(st.integers(1, 5)),
+        draw(st.integers(0, 4)),
+        draw(seeds()),
+    )
+    height, width = output_size(case, transposed=transposed)
+    if transposed:
+        assume(height >= 1 and width >= 1)
+    else:
+        assume(all(size + 2 * case.padding >= k for size, k in zip(case.input_size, case.kernel_size, strict=True)))
+    return case
+
+
+def measured_matrix(
+    kernel: torch.Tensor, input_size: tuple[int, int], stride: int, padding: int, *, transposed: bool
+) -> torch.Tensor:
+    """The operator's matrix, column by column: its output on each input pixel's indicator image."""
+    height, width = input_size
+    basis = torch.eye(height * width, dtype=torch.float64).reshape(height * width, 1, height, width)
+    operator = F.conv_transpose2d if transposed else F.conv2d
+    outputs = operator(basis, kernel.reshape(1, 1, *kernel.shape), stride=stride, padding=padding)
+    return outputs.reshape(height * width, -1).T
+
+
+def pixel(index: int, width: int) -> str:
+    return f"({index // width}, {index % width})"
+
+
+def expect_operator_matrix(received: object, case: ConvCase, *, what: str, transposed: bool) -> None:
+    out_h, out_w = output_size(case, transposed=transposed)
+    height, width = case.input_size
+    matrix = as_tensor(received, what)
+    if tuple(matrix.shape) != (out_h * out_w, height * width):
+        raise PropertyFailed(
+            f"{what}: expected shape {(out_h * out_w, height * width)} (one row per pixel of the {out_h}x{out_w} output, "
+            f"one column per pixel of the {height}x{width} input), received shape {tuple(matrix.shape)}."
+        )
+    expected = measured_matrix(case.kernel(), case.input_size, case.stride, case.padding, transposed=transposed)
+    expect_matrix(
+        matrix,
+        expected,
+        what=what,
+        row_label=lambda row: f" (output pixel {pixel(row, out_w)})",
+        column_label=lambda column: f" (input pixel {pixel(column, width)})",
+    )
+
+
+SEED_Q1 = ConvCase((3, 3), (3, 3), stride=4, padding=2)
+SEED_Q2 = ConvCase((2, 2), (2, 2), stride=2, padding=0)
+
+
+@weight(0.5)
+@number("11.1")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=8)
+@given(seed=seeds())
+def test_course_setting_q1_matrix(student: StudentCode, seed: int) -> None:
+    """Problem 1: q1_matrix(kernel) is the matrix of the stride-4, padding-2 convolution of a 3x3 input by a 3x3 kernel"""
+    case = ConvCase(SEED_Q1.kernel_size, SEED_Q1.input_size, SEED_Q1.stride, SEED_Q1.padding, seed)
+    received = student.call(Q1_MATRIX, case.kernel()).value
+    expect_operator_matrix(
+        received, case, what="q1_matrix(kernel) (a 3x3 kernel on a 3x3 input, stride 4, padding 2)", transposed=False
+    )
+
+
+@weight(0.5)
+@number("11.2")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=8)
+@given(seed=seeds())
+def test_course_setting_q2_matrix(student: StudentCode, seed: int) -> None:
+    """Problem 2: q2_matrix(kernel) is the matrix of the stride-2 transposed convolution of a 2x2 input by a 2x2 kernel"""
+    case = ConvCase(SEED_Q2.kernel_size, SEED_Q2.input_size, SEED_Q2.stride, SEED_Q2.padding, seed)
+    received = student.call(Q2_MATRIX, case.kernel()).value
+    expect_operator_matrix(
+        received, case, what="q2_matrix(kernel) (a 2x2 kernel on a 2x2 input, transposed, stride 2)", transposed=True
+    )
+
+
+@weight(0.25)
+@number("11.3")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=8)
+@given(seed=seeds())
+def test_course_setting_q3_conv_matrix(student: StudentCode, seed: int) -> None:
+    """Problem 3: q3_conv_matrix(kernel4) is the (16, 4) matrix of the (4, 1, 1, 1) convolution, output ordered channel, row, column"""
+    kernel4 = seeded((4,), torch.float64, seed)
+    basis = torch.eye(4, dtype=torch.float64).reshape(4, 1, 2, 2)
+    expected = F.conv2d(basis, kernel4.reshape(4, 1, 1, 1)).reshape(4, 16).T
+    expect_matrix(
+        student.call(Q3_CONV_MATRIX, kernel4).value,
+        expected,
+        what=f"q3_conv_matrix(kernel4={[round(float(k), 4) for k in kernel4]})",
+        row_label=lambda row: f" (output channel {row // 4}, pixel {pixel(row % 4, 2)})",
+        column_label=lambda column: f" (input pixel {pixel(column, 2)})",
+    )
+
+
+def student_permutation(student: StudentCode) -> torch.Tensor:
+    """q3_permutation() as a long tensor, or a failure that says why it is not an index vector."""
+    value = student.call(Q3_PERMUTATION).value
+    if isinstance(value, (list, tuple)):
+        value = torch.tensor(value) if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) else value
+    permutation = as_tensor(value, "q3_permutation()")
+    expect(
+        tuple(permutation.shape) == (16,),
+        f"q3_permutation() must have 16 entries, one per output; received shape {tuple(permutation.shape)}.",
+    )
+    expect(
+        not permutation.is_floating_point() or bool((permutation == permutation.round()).all()),
+        f"q3_permutation() must hold integer indices; received {permutation.tolist()}.",
+    )
+    return permutation.to(torch.int64)
+
+
+@weight(0.5)
+@number("11.4")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=10)
+@given(kernel_seed=seeds(), input_seed=seeds())
+def test_course_setting_q3_identity(student: StudentCode, kernel_seed: int, input_seed: int) -> None:
+    """Problem 3: the convolution's output, permuted, equals the stride-2 transposed convolution by q3_transposed_kernel"""
+    kernel4 = seeded((4,), torch.float64, kernel_seed)
+    x = seeded((4,), torch.float64, input_seed, salt=1)
+    permutation = student_permutation(student)
+    expect(
+        bool(((permutation >= 0) & (permutation < 16)).all()),
+        f"q3_permutation() must index the 16 outputs (0 to 15); received {permutation.tolist()}.",
+    )
+    convolved = as_tensor(student.call(Q3_CONV_MATRIX, kernel4).value, "q3_conv_matrix(kernel4)").to(torch.float64)
+    expect(
+        tuple(convolved.shape) == (16, 4), f"q3_conv_matrix(kernel4) must have shape (16, 4); received {tuple(convolved.shape)}."
+    )
+    kernel = as_tensor(student.call(Q3_TRANSPOSED_KERNEL, kernel4).value, "q3_transposed_kernel(kernel4)").to(torch.float64)
+    expect(
+        tuple(kernel.shape) == (2, 2), f"q3_transposed_kernel(kernel4) must have shape (2, 2); received {tuple(kernel.shape)}."
+    )
+    transposed = F.conv_transpose2d(x.reshape(1, 1, 2, 2), kernel.reshape(1, 1, 2, 2), stride=2).flatten()
+    expect_close(
+        (convolved @ x)[permutation],
+        transposed,
+        what=(
+            f"(q3_conv_matrix(k) @ x)[q3_permutation()] against the stride-2 transposed convolution of x by "
+            f"q3_transposed_kernel(k) = {kernel.tolist()}, for k = {[round(float(v), 4) for v in kernel4]}"
+        ),
+        inputs={"x (2x2, flattened)": x},
+    )
+
+
+@weight(0.25)
+@number("11.5")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting_q3_permutation_is_a_permutation(student: StudentCode) -> None:
+    """Problem 3: q3_permutation() holds each of the indices 0 to 15 exactly once"""
+    permutation = student_permutation(student)
+    expect(
+        sorted(permutation.tolist()) == list(range(16)),
+        f"q3_permutation() must hold each index 0..15 exactly once (a reordering of the outputs); received {permutation.tolist()}.",
+    )
+
+
+EDGE_CASES = (
+    ConvCase((2, 2), (7, 6), stride=3, padding=0, seed=1),  # stride larger than the kernel
+    ConvCase((2, 3), (3, 2), stride=1, padding=4, seed=2),  # padding larger than the kernel
+    ConvCase((3, 3), (3, 3), stride=2, padding=0, seed=3),  # a 1x1 output
+    ConvCase((1, 1), (1, 1), stride=1, padding=0, seed=4),  # the smallest case
+)
+
+
+@weight(0.5)
+@number("11.6")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=40)
+@given(case=conv_cases(transposed=False))
+@example(case=EDGE_CASES[0])
+@example(case=EDGE_CASES[1])
+@example(case=EDGE_CASES[2])
+@example(case=EDGE_CASES[3])
+def test_conv2d_matrix_matches_conv2d(student: StudentCode, case: ConvCase) -> None:
+    """conv2d_matrix is the matrix of F.conv2d for any kernel (1x1 to 5x5), input (up to 9x9), stride (1-5) and padding (0-4)"""
+    received = student.call(
+        CONV2D_MATRIX, case.kernel(), case.input_size, kwargs={"stride": case.stride, "padding": case.padding}
+    ).value
+    expect_operator_matrix(received, case, what=case.describe("conv2d_matrix"), transposed=False)
+
+
+@weight(0.5)
+@number("11.7")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=40)
+@given(case=conv_cases(transposed=True))
+@example(case=EDGE_CASES[0])
+@example(case=ConvCase((2, 2), (5, 5), stride=3, padding=3, seed=5))
+@example(case=EDGE_CASES[3])
+def test_conv_transpose2d_matrix_matches_conv_transpose2d(student: StudentCode, case: ConvCase) -> None:
+    """conv_transpose2d_matrix is the matrix of F.conv_transpose2d for any kernel, input, stride and padding (no output padding)"""
+    received = student.call(
+        CONV_TRANSPOSE2D_MATRIX, case.kernel(), case.input_size, kwargs={"stride": case.stride, "padding": case.padding}
+    ).value
+    expect_operator_matrix(received, case, what=case.describe("conv_transpose2d_matrix"), transposed=True)
