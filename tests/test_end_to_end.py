@@ -41,7 +41,20 @@ def test_run_autograder_grades_gradescopes_layout(tmp_path: Path) -> None:
     report = json.loads((root / "results" / "results.json").read_text())
     validate(report)
     total = sum(t["max_score"] for t in report["tests"])
-    assert report["score"] == round(total, 4) == 12, report["output"]
+    assert report["score"] == round(total, 4) == sum(p.points for p in PROBLEMS), report["output"]
+
+
+def test_run_autograder_can_grade_a_subset(tmp_path: Path) -> None:
+    root = tmp_path / "autograder"
+    (root / "source").parent.mkdir(parents=True)
+    (root / "source").symlink_to(ROOT)
+    shutil.copytree(ROOT / "reference", root / "submission")
+    environment = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PROBLEMS": "tv_loss,answers"}
+    completed = subprocess.run([str(ROOT / "run_autograder")], env=environment, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads((root / "results" / "results.json").read_text())
+    assert set(problem_scores(report)) == {"tv_loss", "answers"}
+    assert report["score"] == 8
 
 
 def test_run_autograder_reports_a_broken_installation(tmp_path: Path) -> None:
@@ -125,7 +138,8 @@ def test_the_problems_verb_lists_keys_and_points() -> None:
         [sys.executable, "-m", "autograder", "problems"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert completed.returncode == 0
-    assert "gram_matrix" in completed.stdout and "total" in completed.stdout and "12 points" in completed.stdout
+    assert "gram_matrix" in completed.stdout and "answers" in completed.stdout
+    assert completed.stdout.splitlines()[-1].split() == ["total", "21", "points"]
 
 
 def test_the_untouched_template_scores_nothing_and_every_test_says_why(tmp_path: Path) -> None:

@@ -45,6 +45,14 @@ def test_structures_numbers_and_markers_round_trip() -> None:
     assert received["c"] == Opaque("x.Y")
 
 
+def test_dicts_with_number_keys_round_trip_and_container_keys_are_refused() -> None:
+    assert round_trip({2: (6.0, 3.0), -1: [1.5, 3.0], 1.5: None, "x": 1}) == {2: (6.0, 3.0), -1: [1.5, 3.0], 1.5: None, "x": 1}
+    with pytest.raises(WireError, match="dict key"):
+        decode_value({"$items": [[[1, 2], 3]]}, [])
+    with pytest.raises(WireError, match="malformed dict item"):
+        decode_value({"$items": [[1]]}, [])
+
+
 def test_numpy_arrays_and_scalars_arrive_as_tensors_marked_ndarray() -> None:
     buffers: list[bytes] = []
     node = encode_value(np.ones((2, 3), dtype=np.float32), buffers)

@@ -247,3 +247,24 @@ def test_student_code_cannot_import_from_the_autograders_folder(server: ForkServ
     assert code.call(PROBE, "reference.style_modules.content_loss").value is False
     assert code.call(PROBE, "bench.grade_reference").value is False
     code.stop()
+
+
+def test_answers_are_read_from_module_attributes(server: ForkServer, tmp_path: Path) -> None:
+    code = student(
+        server,
+        tmp_path,
+        """
+        W = (1.0, 2.0)
+        PIECES = {2: (6.0, 3.0), -1: [1.5, 3.0]}
+        LATER = None
+        def __getattr__(name):
+            raise KeyError(name)
+        """,
+    )
+    assert code.get("probe", "W") == (1.0, 2.0)
+    assert code.get("probe", "PIECES") == {2: (6.0, 3.0), -1: [1.5, 3.0]}
+    with pytest.raises(NotImplementedYet, match=r"probe\.LATER is not implemented yet"):
+        code.get("probe", "LATER")
+    with pytest.raises(StudentRaised, match="KeyError"):
+        code.get("probe", "MISSING")
+    code.stop()
