@@ -39,6 +39,15 @@ def parser() -> argparse.ArgumentParser:
     )
     grading.add_argument("--quiet", action="store_true", default=_default(grade.main, "quiet"), help="print nothing")
 
+    many = verbs.add_parser(
+        "grade-class",
+        help="grade every submission in a folder (each entry, a folder or a zip, is one); one report each and a summary.csv",
+    )
+    many.add_argument("submissions", type=Path, help="a folder whose entries are the submissions")
+    many.add_argument("--out-dir", type=Path, required=True, help="where to write <entry>.json and summary.csv")
+    many.add_argument("--problems", default=_default(grade.class_main, "problems"), help="grade only these problems")
+    many.add_argument("--quiet", action="store_true", default=_default(grade.class_main, "quiet"), help="print nothing")
+
     verbs.add_parser("problems", help="list the graded problems, their keys and points")
     return top
 
@@ -47,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     if arguments.verb == "grade":
         return grade.main(arguments.submission, arguments.results, problems=arguments.problems, quiet=arguments.quiet)
+    if arguments.verb == "grade-class":
+        return grade.class_main(arguments.submissions, arguments.out_dir, problems=arguments.problems, quiet=arguments.quiet)
     if arguments.verb == "problems":
         for problem in PROBLEMS:
             print(f"{problem.key:<16} {problem.points:>5g} points  {problem.title}  ({', '.join(problem.files)})")

@@ -33,6 +33,7 @@ TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
     torch.bfloat16: (4e-2, 4e-3),
 }
 SHOW_VALUES_UP_TO = 24
+ROW_VALUES_UP_TO = 100
 # No student result is held to more than this precision's accuracy (see the module doc).
 FINEST_PRECISION = torch.float32
 
@@ -50,8 +51,17 @@ def as_tensor(value: Any, what: str, *, scalar: bool = False) -> torch.Tensor:
     if scalar and isinstance(value, (int, float)) and not isinstance(value, bool):
         return torch.tensor(float(value), dtype=torch.float64)
     expected = "a tensor (a 0-d tensor, or a number)" if scalar else "a tensor or a numpy array"
-    shown = repr(value) if isinstance(value, Opaque) else f"a {type(value).__name__}"
-    raise WrongResultType(f"{what} returned {shown}; expected {expected}.")
+    raise WrongResultType(f"{what} returned {kind_of(value)}; expected {expected}.")
+
+
+def kind_of(value: Any) -> str:
+    """What a received value is, in words: "a list", "an int", "an object of type fractions.Fraction"."""
+    if isinstance(value, Opaque):
+        return f"an object of type {value.type_name}"
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def tolerance(*dtypes: torch.dtype) -> tuple[float, float]:
@@ -129,8 +139,11 @@ def expect_matrix(
         f"received {got[row, column].item():.6g}.",
         mismatch.allowed(),
     ]
-    if want.shape[1] <= 2 * SHOW_VALUES_UP_TO:
-        lines.append(f"Expected row {row}:\n{format_values(want[row])}\nReceived row {row}:\n{format_values(got[row])}")
+    if want.shape[1] <= ROW_VALUES_UP_TO:
+        lines.append(
+            f"Expected row {row}:\n{format_values(want[row], ROW_VALUES_UP_TO)}\n"
+            f"Received row {row}:\n{format_values(got[row], ROW_VALUES_UP_TO)}"
+        )
     raise PropertyFailed("\n".join(lines))
 
 
@@ -189,9 +202,9 @@ def _unravel(flat: int, shape: torch.Size) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(flat, tuple(shape))) if len(shape) else ()
 
 
-def format_values(tensor: torch.Tensor) -> str:
-    """A tensor's values, compactly, for a message."""
-    with np.printoptions(precision=5, suppress=False, linewidth=100, threshold=SHOW_VALUES_UP_TO):
+def format_values(tensor: torch.Tensor, limit: int = SHOW_VALUES_UP_TO) -> str:
+    """A tensor's values, compactly, for a message (all of them up to ``limit``, else the ends)."""
+    with np.printoptions(precision=5, suppress=False, linewidth=100, threshold=limit):
         return str(tensor.detach().to(torch.float64).numpy())
 
 

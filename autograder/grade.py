@@ -8,12 +8,14 @@ the autograder itself is reported as such, with what was graded before it.
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import os
 import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,42 +39,93 @@ def main(submission: Path, results: Path, problems: str | None = None, quiet: bo
         print(f"error: {error}", file=sys.stderr)
         write_results(results, autograder_failure(problem_registry.PROBLEMS, f"Bad --problems: {error}", execution_time=0.0))
         return 2
+    with _fork_server_or_error() as server:
+        report = _grade_and_write(Path(submission), Path(results), selected, server, started)
+    if not quiet:
+        print(summary(report))
+    return 0
+
+
+def class_main(submissions: Path, out_dir: Path, problems: str | None = None, quiet: bool = False) -> int:
+    """Grade every submission in the folder ``submissions`` (each entry, a folder or a zip, is one).
+
+    Each report goes to ``out_dir/<entry>.json``, and one line per submission
+    to ``out_dir/summary.csv``. One grader and one fork server serve them all,
+    so the start-up is paid once; each submission still gets fresh workers.
+    """
     try:
-        report = grade(Path(submission), selected)
+        selected = problem_registry.select(problems)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not Path(submissions).is_dir():
+        print(f"error: {submissions} is not a folder of submissions", file=sys.stderr)
+        return 2
+    entries = sorted(e for e in Path(submissions).iterdir() if not e.name.startswith("."))
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    rows: list[list[object]] = []
+    try:
+        with _fork_server_or_error() as server:
+            for entry in entries:
+                report = _grade_and_write(entry, Path(out_dir) / f"{entry.name}.json", selected, server, time.monotonic())
+                rows.append(summary_row(entry.name, report, selected))
+                if not quiet:
+                    print(f"{entry.name}: {report['score']:g} / {rows[-1][2]:g}", flush=True)
+    finally:
+        write_summary(Path(out_dir) / "summary.csv", rows, selected)
+    return 0
+
+
+@contextlib.contextmanager
+def _fork_server_or_error() -> Iterator[ForkServer | Exception]:
+    """The fork server for a grading run, or the error that kept it from starting (reported per submission)."""
+    try:
+        server = ForkServer(course_modules={name: str(reference.source(path)) for name, path in COURSE_MODULES.items()})
+    except Exception as error:  # noqa: BLE001 - whatever it was, every submission's report says so
+        traceback.print_exc()
+        yield error
+        return
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _grade_and_write(
+    submission: Path, results: Path, selected: tuple[Problem, ...], server: ForkServer | Exception, started: float
+) -> dict[str, Any]:
+    """Grade one submission and write its report, whatever happens."""
+    try:
+        if not isinstance(server, ForkServer):
+            raise RuntimeError(f"the worker processes could not be started: {server}")
+        report = grade(submission, selected, server)
     except BaseException as error:
-        detail = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        print(detail, file=sys.stderr)
+        traceback.print_exception(type(error), error, error.__traceback__)
         report = autograder_failure(selected, f"{type(error).__name__}: {error}", execution_time=time.monotonic() - started)
         if isinstance(error, KeyboardInterrupt):
             write_results(results, report)
             raise
     report["execution_time"] = round(time.monotonic() - started, 3)
     write_results(results, report)
-    if not quiet:
-        print(summary(report))
-    return 0
+    return report
 
 
-def grade(submission: Path, selected: tuple[Problem, ...]) -> dict[str, Any]:
+def grade(submission: Path, selected: tuple[Problem, ...], server: ForkServer) -> dict[str, Any]:
     """Run the graded suites of ``selected`` on ``submission``; the results.json object."""
     started = time.monotonic()
     limits = Limits.from_environment()
-    server = ForkServer(course_modules={name: str(reference.source(path)) for name, path in COURSE_MODULES.items()})
-    try:
-        with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
-            try:
-                intake = take_submission(submission, Path(scratch) / "submission", reference.REFERENCE_DIR)
-            except IntakeError as error:
-                reason = f"Your submission could not be read: {error}."
-                tests = complete([], selected, reason)
-                return build_results(tests, selected, output=reason, execution_time=time.monotonic() - started)
-            from autograder.plugin import GradingPlugin
-            from autograder.session import GradingSession
+    with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
+        try:
+            intake = take_submission(submission, Path(scratch) / "submission", reference.REFERENCE_DIR)
+        except IntakeError as error:
+            reason = f"Your submission could not be read: {error}."
+            tests = complete([], selected, reason)
+            return build_results(tests, selected, output=reason, execution_time=time.monotonic() - started)
+        from autograder.plugin import GradingPlugin
+        from autograder.session import GradingSession
 
-            plugin = GradingPlugin(GradingSession(intake, limits, server))
-            exit_code = run_pytest([str(p.suite) for p in selected], plugin)
-    finally:
-        server.close()
+        plugin = GradingPlugin(GradingSession(intake, limits, server))
+        exit_code = run_pytest([str(p.suite) for p in selected], plugin)
     elapsed = time.monotonic() - started
     if plugin.errors or exit_code not in (0, 1):
         problem = "\n\n".join(plugin.errors) or f"pytest ended with exit code {exit_code}"
@@ -105,6 +158,27 @@ def run_pytest(suites: list[str], plugin: object) -> int:
             os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
         else:
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
+
+
+def summary_row(name: str, report: dict[str, Any], selected: tuple[Problem, ...]) -> list[object]:
+    """One line of summary.csv: the submission, its score and maximum, each problem's score, failures."""
+    problems = report["extra_data"].get("problems", {})
+    maximum = round(sum(test["max_score"] for test in report["tests"]), 4)
+    return [
+        name,
+        report["score"],
+        maximum,
+        *(problems.get(p.key, {}).get("score", 0.0) for p in selected),
+        report["extra_data"].get("autograder_failed", False),
+        report["execution_time"],
+    ]
+
+
+def write_summary(path: Path, rows: list[list[object]], selected: tuple[Problem, ...]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["submission", "score", "max_score", *(p.key for p in selected), "autograder_failed", "seconds"])
+        writer.writerows(rows)
 
 
 def summary(report: dict[str, Any]) -> str:

@@ -37,7 +37,7 @@ settings.register_profile(
     suppress_health_check=list(HealthCheck),
 )
 FIXTURE_ARGUMENTS = ("student=",)
-FAILING_CASE = re.compile(r"^(?:Failing test case|Falsifying example): (\w+)\(\s*(.*?),?\s*\)\s*$", re.S)
+FAILING_CASE = re.compile(r"^(?:Failing|Falsifying)[\w ]*: (\w+)\(\s*(.*?),?\s*\)\s*$", re.S)
 
 
 class GradingPlugin:

@@ -21,6 +21,7 @@ laid over the base. Only the problems named in ``expect`` are graded:
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import shutil
 import subprocess
@@ -83,6 +84,55 @@ class Scenario:
 
 def all_scenarios() -> list[Scenario]:
     return [Scenario.load(folder) for folder in sorted(SCENARIOS.iterdir()) if (folder / "scenario.json").is_file()]
+
+
+def grade_all(scenarios: list[Scenario], workdir: Path, *, processes: int = 2, chunk: int = 24) -> dict[str, dict[str, Any]]:
+    """Every scenario's report, graded with ``grade-class``: one grader per batch of scenarios that grade the same problems.
+
+    Start-up (importing torch, forking the fork server) is paid once per batch
+    instead of once per scenario; ``processes`` batches run at a time.
+    """
+    groups: dict[tuple[str, ...], list[Scenario]] = {}
+    for scenario in scenarios:
+        groups.setdefault(tuple(sorted(scenario.expect)), []).append(scenario)
+    batches = [
+        (problems, members[start : start + chunk])
+        for problems, members in groups.items()
+        for start in range(0, len(members), chunk)
+    ]
+    batches.sort(key=lambda batch: -len(batch[1]))
+
+    def run(index: int) -> None:
+        problems, members = batches[index]
+        folder = workdir / f"batch{index}"
+        for scenario in members:
+            scenario.build(folder / "submissions" / scenario.name)
+        command = [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade-class",
+            str(folder / "submissions"),
+            "--out-dir",
+            str(folder / "reports"),
+        ]
+        completed = subprocess.run(
+            [*command, "--problems", ",".join(problems), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=1800
+        )
+        (folder / "stderr.txt").write_text(completed.stderr)
+
+    with concurrent.futures.ThreadPoolExecutor(processes) as pool:
+        list(pool.map(run, range(len(batches))))
+    reports = {}
+    for index, (_, members) in enumerate(batches):
+        for scenario in members:
+            path = workdir / f"batch{index}" / "reports" / f"{scenario.name}.json"
+            if path.exists():
+                reports[scenario.name] = json.loads(path.read_text())
+            else:
+                stderr = (workdir / f"batch{index}" / "stderr.txt").read_text()
+                reports[scenario.name] = {"missing": f"no report was written; grade-class said:\n{stderr[-4000:]}"}
+    return reports
 
 
 def grade(submission: Path, results: Path, problems: list[str] | None = None, timeout: float = 900) -> dict[str, Any]:

@@ -1,20 +1,41 @@
-"""Every scenario submission gets the outcome its scenario.json promises (see tests/scenarios.py)."""
+"""Every scenario submission gets the outcome its scenario.json promises (see tests/scenarios.py).
+
+All scenarios are graded once per test session, in batches (``grade-class``),
+by whichever pytest process needs them first; the others wait for the result.
+Each scenario is then its own test.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.scenarios import Scenario, all_scenarios, failures_of, grade, problem_scores
+from tests.scenarios import Scenario, all_scenarios, failures_of, grade_all, problem_scores
 
 SCENARIOS = all_scenarios()
 
 
+@pytest.fixture(scope="session")
+def scenario_reports(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if hasattr(request.config, "workerinput") else base
+    done = shared / "scenario-reports.json"
+    with (shared / "scenario-reports.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            reports = grade_all(SCENARIOS, Path(shared / "scenario-grading"))
+            done.write_text(json.dumps(reports))
+    return dict(json.loads(done.read_text()))
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_scenario(scenario: Scenario, tmp_path: Path) -> None:
-    submission = scenario.build(tmp_path / "submission")
-    report = grade(submission, tmp_path / "results.json", list(scenario.expect))
+def test_scenario(scenario: Scenario, scenario_reports: dict[str, dict[str, Any]]) -> None:
+    report = scenario_reports[scenario.name]
+    assert "missing" not in report, report.get("missing")
     scores = problem_scores(report)
     assert not report["extra_data"]["autograder_failed"], report["output"]
     for problem, outcome in scenario.expect.items():

@@ -21,11 +21,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from autograder import reference
-from autograder.compare import expect, expect_close
+from autograder.compare import as_tensor, expect, expect_close, kind_of
 from autograder.failures import PropertyFailed, WrongResultType
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
-from autograder.worker.wire import Opaque
 
 PROBLEM = "answers"
 MODULE = "answers"
@@ -46,8 +45,7 @@ def numbers(value: Any, count: int, what: str) -> list[float]:
         elif isinstance(item, (int, float)) and not isinstance(item, bool):
             flat.append(float(item))
         else:
-            shown = repr(item) if isinstance(item, Opaque) else f"a {type(item).__name__}"
-            raise WrongResultType(f"{what} holds {shown}; expected numbers (a tuple, list, array or tensor).")
+            raise WrongResultType(f"{what} holds {kind_of(item)}; expected numbers (a tuple, list, array or tensor).")
 
     collect(value)
     if len(flat) != count:
@@ -60,8 +58,7 @@ def integer(value: Any, what: str) -> int:
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.reshape(()).item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        shown = repr(value) if isinstance(value, Opaque) else f"a {type(value).__name__}"
-        raise WrongResultType(f"{what} returned {shown}; expected a whole number.")
+        raise WrongResultType(f"{what} returned {kind_of(value)}; expected a whole number.")
     if isinstance(value, float) and not value.is_integer():
         raise PropertyFailed(f"{what} returned {value}, which is not a whole number.")
     return int(value)
@@ -140,7 +137,7 @@ def tangent(x0: float) -> tuple[float, float]:
 def expect_piece(student: StudentCode, x0: int) -> None:
     pieces = student.get(MODULE, "PIECEWISE")
     if not isinstance(pieces, dict):
-        raise WrongResultType(f"PIECEWISE must be a dict {{2: (W, b), -1: (W, b), 1: (W, b)}}; it is a {type(pieces).__name__}.")
+        raise WrongResultType(f"PIECEWISE must be a dict {{2: (W, b), -1: (W, b), 1: (W, b)}}; it is {kind_of(pieces)}.")
     if x0 not in pieces:
         raise PropertyFailed(f"PIECEWISE has no entry for x0 = {x0} (its keys are {sorted(pieces, key=str)}).")
     slope, intercept = numbers(pieces[x0], 2, f"PIECEWISE[{x0}]")
@@ -284,6 +281,26 @@ def least_squares_cases(draw: st.DrawFn) -> LeastSquaresCase:
 STEPS = 2000
 
 
+def expect_first_step(student: StudentCode, case: LeastSquaresCase, X: torch.Tensor, y: torch.Tensor, lr: float) -> None:
+    """One step from w = 0 is lr times minus the gradient there: 2 X^T y, or X^T y, or either averaged over the n rows."""
+    what = f"gradient_descent_least_squares(X, y, lr={lr:.4g}, num_steps=1) on {case.describe()}"
+    received = as_tensor(student.call(Target(MODULE, "gradient_descent_least_squares"), X, y, lr, 1).value, what)
+    step = lr * X.T @ y
+    accepted = [factor * step for factor in (2.0, 1.0, 2.0 / case.n, 1.0 / case.n)]
+    if tuple(received.shape) == tuple(step.shape):
+        for candidate in accepted:
+            try:
+                expect_close(received, candidate, what=what)
+            except PropertyFailed:
+                continue
+            return
+    expect_close(
+        received,
+        accepted[0],
+        what=f"{what}: one step from w = 0 should be -lr * grad f(0) = lr * 2 X^T y (or without the 2, or averaged over the rows)",
+    )
+
+
 @weight(0.5)
 @number("12.9")
 @visibility("visible")
@@ -291,9 +308,10 @@ STEPS = 2000
 @settings(max_examples=12)
 @given(case=least_squares_cases())
 def test_gradient_descent_reaches_the_minimum_norm_solution(student: StudentCode, case: LeastSquaresCase) -> None:
-    """Problem 10: gradient descent from w = 0 on an under-determined system converges to the minimum-norm solution"""
+    """Problem 10: gradient descent starts at w = 0, steps by lr, and converges to the minimum-norm solution"""
     X, y = case.system()
     lr = case.step_size()
+    expect_first_step(student, case, X, y, lr)
     received = student.call(Target(MODULE, "gradient_descent_least_squares"), X, y, lr, STEPS).value
     expect_close(
         received,
@@ -357,7 +375,7 @@ def expect_fields(student: StudentCode, layers: tuple[tuple[int, int, int], ...]
     if isinstance(value, torch.Tensor):
         value = value.reshape(-1).tolist()
     if not isinstance(value, (list, tuple)):
-        raise WrongResultType(f"{what} returned a {type(value).__name__}; expected a list with one receptive field per layer.")
+        raise WrongResultType(f"{what} returned {kind_of(value)}; expected a list with one receptive field per layer.")
     received = [integer(v, f"{what}[{i}]") for i, v in enumerate(value)]
     expect(received == expected, f"{what}: expected {expected} (f_1 to f_{len(layers)}), received {received}.")
 
@@ -366,14 +384,22 @@ def expect_fields(student: StudentCode, layers: tuple[tuple[int, int, int], ...]
 @number("12.11")
 @visibility("visible")
 @tags(PROBLEM)
-def test_course_setting_receptive_fields_of_the_seed_network(student: StudentCode) -> None:
-    """Problem 13 (b, c): the sizes of f_1..f_7 (from f_0 = 259) and their receptive fields, for the problem's seven layers"""
+def test_course_setting_feature_map_sizes_of_the_seed_network(student: StudentCode) -> None:
+    """Problem 13 (c): the sizes of f_1..f_7 from f_0 = 259, for the problem's seven layers"""
     size = SEED_INPUT
     for layer, (k, s, p) in enumerate(SEED_LAYERS, start=1):
         what = f"feature_map_size({size}, {k}, {s}, {p}) (the size of f_{layer})"
         received = integer(student.call(Target(MODULE, "feature_map_size"), size, k, s, p).value, what)
         size = equation_26(size, k, s, p)
         expect(received == size, f"{what}: expected {size}, received {received}.")
+
+
+@weight(0.25)
+@number("12.12")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting_receptive_fields_of_the_seed_network(student: StudentCode) -> None:
+    """Problem 13 (b, c): the receptive fields of a pixel of f_1..f_7, for the problem's seven layers"""
     expect_fields(student, SEED_LAYERS, measured_receptive_fields(SEED_LAYERS))
 
 
@@ -384,7 +410,7 @@ def layer_specs(draw: st.DrawFn) -> tuple[int, int, int]:
 
 
 @weight(0.25)
-@number("12.12")
+@number("12.13")
 @visibility("visible")
 @tags(PROBLEM)
 @settings(max_examples=40)
@@ -397,8 +423,8 @@ def test_feature_map_size_follows_equation_26(student: StudentCode, size: int, k
     expect(received == equation_26(size, k, s, p), f"{what}: expected {equation_26(size, k, s, p)}, received {received}.")
 
 
-@weight(0.5)
-@number("12.13")
+@weight(0.25)
+@number("12.14")
 @visibility("visible")
 @tags(PROBLEM)
 @settings(max_examples=25)

@@ -155,17 +155,20 @@ def test_course_setting_q3_conv_matrix(student: StudentCode, seed: int) -> None:
     expect_matrix(
         student.call(Q3_CONV_MATRIX, kernel4).value,
         expected,
-        what=f"q3_conv_matrix(kernel4={[round(float(k), 4) for k in kernel4]})",
+        what=f"q3_conv_matrix(kernel4={rounded(kernel4)})",
         row_label=lambda row: f" (output channel {row // 4}, pixel {pixel(row % 4, 2)})",
         column_label=lambda column: f" (input pixel {pixel(column, 2)})",
     )
 
 
 def student_permutation(student: StudentCode) -> torch.Tensor:
-    """q3_permutation() as a long tensor, or a failure that says why it is not an index vector."""
+    """q3_permutation() as a long tensor, or a failure that says why it is not an index vector.
+
+    A list or tuple of indices is accepted too (Python, numpy or 0-d torch integers).
+    """
     value = student.call(Q3_PERMUTATION).value
-    if isinstance(value, (list, tuple)):
-        value = torch.tensor(value) if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) else value
+    if isinstance(value, (list, tuple)) and all(is_index(v) for v in value):
+        value = torch.tensor([float(v) for v in value])
     permutation = as_tensor(value, "q3_permutation()")
     expect(
         tuple(permutation.shape) == (16,),
@@ -176,6 +179,16 @@ def student_permutation(student: StudentCode) -> torch.Tensor:
         f"q3_permutation() must hold integer indices; received {permutation.tolist()}.",
     )
     return permutation.to(torch.int64)
+
+
+def is_index(value: object) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def rounded(values: torch.Tensor) -> list[float]:
+    return [round(float(v), 4) for v in values.reshape(-1)]
 
 
 @weight(0.5)
@@ -207,7 +220,7 @@ def test_course_setting_q3_identity(student: StudentCode, kernel_seed: int, inpu
         transposed,
         what=(
             f"(q3_conv_matrix(k) @ x)[q3_permutation()] against the stride-2 transposed convolution of x by "
-            f"q3_transposed_kernel(k) = {kernel.tolist()}, for k = {[round(float(v), 4) for v in kernel4]}"
+            f"q3_transposed_kernel(k) = {rounded(kernel)} (flattened), for k = {rounded(kernel4)}"
         ),
         inputs={"x (2x2, flattened)": x},
     )

@@ -33,6 +33,7 @@ This module is imported by both sides and imports nothing of the autograder.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -82,12 +83,6 @@ def encode_value(value: Any, buffers: list[bytes], *, convert_unknown: Callable[
     """
     if value is None or isinstance(value, (bool, str)):
         return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return float(value)
-        return {"$float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
     if isinstance(value, torch.Tensor):
         return _encode_tensor(value, buffers, kind="tensor")
     if type(value).__module__ == "numpy" and hasattr(value, "__array__") and hasattr(value, "dtype"):
@@ -95,18 +90,22 @@ def encode_value(value: Any, buffers: list[bytes], *, convert_unknown: Callable[
         import numpy
 
         return _encode_tensor(torch.from_numpy(numpy.array(value, copy=True)), buffers, kind="ndarray")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):  # float, fractions.Fraction, ...
+        number = float(value)
+        if math.isfinite(number):
+            return number
+        return {"$float": "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")}
     if isinstance(value, tuple):
         return {"$tuple": [encode_value(v, buffers, convert_unknown=convert_unknown) for v in value]}
     if isinstance(value, list):
         return [encode_value(v, buffers, convert_unknown=convert_unknown) for v in value]
     if isinstance(value, dict) and all(type(k) is str for k in value):
         return {"$dict": {k: encode_value(v, buffers, convert_unknown=convert_unknown) for k, v in value.items()}}
-    if isinstance(value, dict) and all(type(k) in KEY_TYPES for k in value):
-        return {
-            "$items": [
-                [encode_value(k, buffers), encode_value(v, buffers, convert_unknown=convert_unknown)] for k, v in value.items()
-            ]
-        }
+    if isinstance(value, dict) and all(_plain_key(k) is not _NO_KEY for k in value):
+        items = [[_plain_key(k), encode_value(v, buffers, convert_unknown=convert_unknown)] for k, v in value.items()]
+        return {"$items": items}
     if isinstance(value, Opaque):
         return {"$opaque": {"type": value.type_name}}
     if isinstance(value, Ref):
@@ -115,6 +114,22 @@ def encode_value(value: Any, buffers: list[bytes], *, convert_unknown: Callable[
     if convert_unknown is not None:
         return convert_unknown(value)
     raise WireError(f"cannot send a value of type {type(value).__qualname__}")
+
+
+_NO_KEY = object()
+
+
+def _plain_key(key: Any) -> Any:
+    """A dict key as a plain number, string, bool or None (numpy integers become ints); ``_NO_KEY`` if it cannot be one."""
+    if type(key) in KEY_TYPES:
+        return key
+    if isinstance(key, numbers.Integral):
+        return int(key)
+    if isinstance(key, numbers.Real) and math.isfinite(float(key)):
+        return float(key)
+    if isinstance(key, str):
+        return str(key)
+    return _NO_KEY
 
 
 def _encode_tensor(tensor: torch.Tensor, buffers: list[bytes], *, kind: str) -> dict[str, Any]:
