@@ -3,12 +3,13 @@
 Prints the wall time of the whole grading, the time of each problem (from the
 report's ``extra_data``), and the peak memory of the grader and its workers
 together: the sum of the proportional set size (PSS) of the whole process
-tree, sampled every 50 ms. PSS counts a page shared by the fork server and its
+tree, sampled every 100 ms. PSS counts a page shared by the fork server and its
 children once, as a container's memory limit does.
 
     python bench/grade_reference.py                 # both cores
     python bench/grade_reference.py --cpus 0        # pinned to one core
     python bench/grade_reference.py --problems content_loss,tv_loss
+    python bench/grade_reference.py --repeat 5      # the median of five gradings
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,22 +30,17 @@ GOALS = {"wall_seconds_two_cores": 10.0, "wall_seconds_one_core": 20.0, "peak_mi
 
 
 def descendants(root: int) -> list[int]:
-    """``root`` and every process below it, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stream:
-                fields = stream.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
+    """``root`` and every process below it, from each thread's /proc/<pid>/task/<tid>/children."""
     found, stack = [], [root]
     while stack:
         pid = stack.pop()
         found.append(pid)
-        stack.extend(children.get(pid, []))
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as stream:
+                    stack.extend(int(child) for child in stream.read().split())
+        except OSError:
+            continue
     return found
 
 
@@ -61,7 +58,7 @@ def pss_kib(pid: int) -> int:
 class PeakMemory(threading.Thread):
     """Samples the PSS of a process tree until stopped; keeps the peak."""
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
         super().__init__(daemon=True)
         self.pid, self.interval, self.peak_kib = pid, interval, 0
         self.done = threading.Event()
@@ -72,12 +69,27 @@ class PeakMemory(threading.Thread):
             time.sleep(self.interval)
 
 
+def run_once(command: list[str], results: Path) -> tuple[int, float, int, dict[str, object]]:
+    """One grading: exit code, wall seconds, peak PSS in KiB, the report."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=ROOT)
+    sampler = PeakMemory(process.pid)
+    sampler.start()
+    code = process.wait()
+    wall = time.monotonic() - started
+    sampler.done.set()
+    sampler.join()
+    return code, wall, sampler.peak_kib, json.loads(results.read_text())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submission", nargs="?", default=str(ROOT / "reference"))
     parser.add_argument("--problems", default=None)
     parser.add_argument("--cpus", default=None, help="pin the grading to these CPUs (taskset list, e.g. 0)")
+    parser.add_argument("--repeat", type=int, default=1, help="grade this many times; report the median (and range)")
     arguments = parser.parse_args()
+    runs = []
     with tempfile.TemporaryDirectory() as scratch:
         results = Path(scratch) / "results.json"
         command = [sys.executable, "-m", "autograder", "grade", arguments.submission, "--results", str(results), "--quiet"]
@@ -85,21 +97,19 @@ def main() -> int:
             command += ["--problems", arguments.problems]
         if arguments.cpus is not None:
             command = ["taskset", "-c", arguments.cpus, *command]
-        started = time.monotonic()
-        process = subprocess.Popen(command, cwd=ROOT)
-        sampler = PeakMemory(process.pid)
-        sampler.start()
-        code = process.wait()
-        wall = time.monotonic() - started
-        sampler.done.set()
-        sampler.join()
-        report = json.loads(results.read_text())
-    total = sum(t["max_score"] for t in report["tests"])
-    print(f"exit code {code}; score {report['score']:g} / {total:g}")
-    print(f"wall time: {wall:.2f} s{' (pinned to CPUs ' + arguments.cpus + ')' if arguments.cpus else ''}")
-    for key, entry in report["extra_data"]["problems"].items():
-        print(f"  {key:<16} {entry['seconds']:6.2f} s   {entry['score']:g} / {entry['max_score']:g}")
-    print(f"peak memory (PSS, grader and workers together): {sampler.peak_kib / 1024:.0f} MiB")
+        for _ in range(max(arguments.repeat, 1)):
+            runs.append(run_once(command, results))
+    code, _, _, report = runs[-1]
+    walls = sorted(run[1] for run in runs)
+    peaks = sorted(run[2] for run in runs)
+    tests: list[dict[str, float]] = report["tests"]  # type: ignore[assignment]
+    print(f"exit code {code}; score {report['score']:g} / {sum(t['max_score'] for t in tests):g}")
+    spread = f" (range {walls[0]:.2f} to {walls[-1]:.2f} s over {len(walls)} runs)" if len(walls) > 1 else ""
+    print(f"wall time: {statistics.median(walls):.2f} s{spread}{' pinned to CPUs ' + arguments.cpus if arguments.cpus else ''}")
+    problems: dict[str, dict[str, float]] = report["extra_data"]["problems"]  # type: ignore[index]
+    for key, entry in problems.items():
+        print(f"  {key:<20} {entry['seconds']:6.2f} s   {entry['score']:g} / {entry['max_score']:g}   (last run)")
+    print(f"peak memory (PSS, grader and workers together): {peaks[-1] / 1024:.0f} MiB (largest of the runs)")
     print(f"goals: {GOALS}")
     return code
 
