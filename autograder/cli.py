@@ -15,6 +15,12 @@ from autograder import grade
 from autograder.problems import PROBLEMS
 from autograder.settings import Limits
 
+DEVICES = ("auto", "cpu", "cuda")
+DEVICE_HELP = (
+    "where student code runs: cuda puts the models and inputs on the GPU (code that is not device-agnostic fails), "
+    "auto takes cuda when a GPU is available (default: %(default)s)"
+)
+
 
 def _default(function: object, name: str) -> object:
     return inspect.signature(function).parameters[name].default  # type: ignore[arg-type]
@@ -38,6 +44,7 @@ def parser() -> argparse.ArgumentParser:
         help="grade only these problems (comma-separated keys; see the 'problems' verb)",
     )
     grading.add_argument("--quiet", action="store_true", default=_default(grade.main, "quiet"), help="print nothing")
+    grading.add_argument("--device", choices=DEVICES, default=_default(grade.main, "device"), help=DEVICE_HELP)
 
     many = verbs.add_parser(
         "grade-class",
@@ -47,6 +54,7 @@ def parser() -> argparse.ArgumentParser:
     many.add_argument("--out-dir", type=Path, required=True, help="where to write <entry>.json and summary.csv")
     many.add_argument("--problems", default=_default(grade.class_main, "problems"), help="grade only these problems")
     many.add_argument("--quiet", action="store_true", default=_default(grade.class_main, "quiet"), help="print nothing")
+    many.add_argument("--device", choices=DEVICES, default=_default(grade.class_main, "device"), help=DEVICE_HELP)
 
     verbs.add_parser("problems", help="list the graded problems, their keys and points")
     return top
@@ -55,9 +63,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     if arguments.verb == "grade":
-        return grade.main(arguments.submission, arguments.results, problems=arguments.problems, quiet=arguments.quiet)
+        return grade.main(
+            arguments.submission, arguments.results, problems=arguments.problems, quiet=arguments.quiet, device=arguments.device
+        )
     if arguments.verb == "grade-class":
-        return grade.class_main(arguments.submissions, arguments.out_dir, problems=arguments.problems, quiet=arguments.quiet)
+        return grade.class_main(
+            arguments.submissions, arguments.out_dir, problems=arguments.problems, quiet=arguments.quiet, device=arguments.device
+        )
     if arguments.verb == "problems":
         for problem in PROBLEMS:
             print(f"{problem.key:<16} {problem.points:>5g} points  {problem.title}  ({', '.join(problem.files)})")

@@ -30,23 +30,24 @@ from autograder.settings import Limits
 PYTEST_INI = PROBLEMS_DIR / "pytest.ini"
 
 
-def main(submission: Path, results: Path, problems: str | None = None, quiet: bool = False) -> int:
+def main(submission: Path, results: Path, problems: str | None = None, quiet: bool = False, device: str = "cpu") -> int:
     """Grade ``submission`` (a folder or a zip) into ``results``; 0 once a valid report is written."""
     started = time.monotonic()
     try:
         selected = problem_registry.select(problems)
+        device = resolve_device(device)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
-        write_results(results, autograder_failure(problem_registry.PROBLEMS, f"Bad --problems: {error}", execution_time=0.0))
+        write_results(results, autograder_failure(problem_registry.PROBLEMS, f"Bad arguments: {error}", execution_time=0.0))
         return 2
     with _fork_server_or_error() as server:
-        report = _grade_and_write(Path(submission), Path(results), selected, server, started)
+        report = _grade_and_write(Path(submission), Path(results), selected, server, started, device)
     if not quiet:
         print(summary(report))
     return 0
 
 
-def class_main(submissions: Path, out_dir: Path, problems: str | None = None, quiet: bool = False) -> int:
+def class_main(submissions: Path, out_dir: Path, problems: str | None = None, quiet: bool = False, device: str = "cpu") -> int:
     """Grade every submission in the folder ``submissions`` (each entry, a folder or a zip, is one).
 
     Each report goes to ``out_dir/<entry>.json``, and one line per submission
@@ -55,6 +56,7 @@ def class_main(submissions: Path, out_dir: Path, problems: str | None = None, qu
     """
     try:
         selected = problem_registry.select(problems)
+        device = resolve_device(device)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -67,7 +69,7 @@ def class_main(submissions: Path, out_dir: Path, problems: str | None = None, qu
     try:
         with _fork_server_or_error() as server:
             for entry in entries:
-                report = _grade_and_write(entry, Path(out_dir) / f"{entry.name}.json", selected, server, time.monotonic())
+                report = _grade_and_write(entry, Path(out_dir) / f"{entry.name}.json", selected, server, time.monotonic(), device)
                 rows.append(summary_row(entry.name, report, selected))
                 if not quiet:
                     print(f"{entry.name}: {report['score']:g} / {rows[-1][2]:g}", flush=True)
@@ -91,14 +93,39 @@ def _fork_server_or_error() -> Iterator[ForkServer | Exception]:
         server.close()
 
 
+def resolve_device(device: str) -> str:
+    """``cpu`` or ``cuda`` for ``--device auto|cpu|cuda``.
+
+    The check asks NVML, not CUDA: CUDA must not be initialised in the grader
+    before it forks the fork server (a forked child cannot use it then).
+    """
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, not {device!r}")
+    if device == "cpu":
+        return "cpu"
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise ValueError("--device cuda: no CUDA GPU is available here (torch.cuda.is_available() is False)")
+    return "cpu"
+
+
 def _grade_and_write(
-    submission: Path, results: Path, selected: tuple[Problem, ...], server: ForkServer | Exception, started: float
+    submission: Path,
+    results: Path,
+    selected: tuple[Problem, ...],
+    server: ForkServer | Exception,
+    started: float,
+    device: str,
 ) -> dict[str, Any]:
     """Grade one submission and write its report, whatever happens."""
     try:
         if not isinstance(server, ForkServer):
             raise RuntimeError(f"the worker processes could not be started: {server}")
-        report = grade(submission, selected, server)
+        report = grade(submission, selected, server, device)
     except BaseException as error:
         traceback.print_exception(type(error), error, error.__traceback__)
         report = autograder_failure(selected, f"{type(error).__name__}: {error}", execution_time=time.monotonic() - started)
@@ -110,8 +137,8 @@ def _grade_and_write(
     return report
 
 
-def grade(submission: Path, selected: tuple[Problem, ...], server: ForkServer) -> dict[str, Any]:
-    """Run the graded suites of ``selected`` on ``submission``; the results.json object."""
+def grade(submission: Path, selected: tuple[Problem, ...], server: ForkServer, device: str = "cpu") -> dict[str, Any]:
+    """Run the graded suites of ``selected`` on ``submission``, student code on ``device``; the results.json object."""
     started = time.monotonic()
     limits = Limits.from_environment()
     with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
@@ -124,7 +151,7 @@ def grade(submission: Path, selected: tuple[Problem, ...], server: ForkServer) -
         from autograder.plugin import GradingPlugin
         from autograder.session import GradingSession
 
-        plugin = GradingPlugin(GradingSession(intake, limits, server))
+        plugin = GradingPlugin(GradingSession(intake, limits, server, device))
         exit_code = run_pytest([str(p.suite) for p in selected], plugin)
     elapsed = time.monotonic() - started
     if plugin.errors or exit_code not in (0, 1):

@@ -12,8 +12,9 @@ from autograder.student import StudentCode
 class GradingSession:
     """Starts the fork server and hands each problem its :class:`StudentCode`."""
 
-    def __init__(self, intake: Intake, limits: Limits, server: ForkServer) -> None:
+    def __init__(self, intake: Intake, limits: Limits, server: ForkServer, device: str = "cpu") -> None:
         self.intake = intake
+        self.device = device
         self.limits = limits
         self.output = CapturedOutput(limits.output_bytes)
         self.server = server
@@ -29,4 +30,5 @@ class GradingSession:
             server=self.server,
             limits=self.limits,
             output=self.output,
+            device=self.device,
         )

@@ -31,6 +31,14 @@ TORCHVISION_HINT = (
 )
 
 
+DEVICE_MISMATCH = ("same device", "Expected all tensors to be on", "device type", "is on cpu", "cuda:0 and cpu")
+DEVICE_HINT = (
+    "This grading runs on the GPU and your code is not device-agnostic: it makes or moves a tensor to the CPU "
+    "while the model and inputs are on the GPU. Create tensors on the inputs' device (torch.zeros_like(x), "
+    "torch.zeros(..., device=x.device), t.to(x.device))."
+)
+
+
 @dataclass(frozen=True)
 class Target:
     """A student callable: ``module.name`` (a function), or a method of ``module.name()``."""
@@ -51,11 +59,13 @@ class Target:
 
 @dataclass
 class Reply:
-    """What the student's code returned: ``value`` and, if asked for, gradients of the inputs."""
+    """What the student's code returned: ``value``, and if asked for, gradients of the inputs and recorded model inputs."""
 
     value: Any
     grads: list[torch.Tensor] = field(default_factory=list)
     not_differentiable: str | None = None
+    recorded: list[list[torch.Tensor]] = field(default_factory=list)
+    """For each model built with ``record``: the input of every forward call, in order."""
 
 
 class StudentCode:
@@ -72,8 +82,10 @@ class StudentCode:
         server: ForkServer,
         limits: Limits,
         output: CapturedOutput,
+        device: str = "cpu",
     ) -> None:
         self.problem = problem
+        self.device = device
         self.modules = modules
         self.course = course
         self.submission = submission
@@ -120,6 +132,7 @@ class StudentCode:
             "seed": seed,
             "default_dtype": None if default_dtype is None else str(default_dtype).replace("torch.", ""),
             "course_methods": dict(course_methods or {}),
+            "device": self.device,
         }
         reply = self._request(worker, header, buffers, seconds or self.limits.call_seconds, f"running {target.describe()}")
         status = reply.header.get("status")
@@ -130,7 +143,8 @@ class StudentCode:
         if status != "ok":
             self._malformed(f"unexpected reply status {status!r:.40}")
         grads = [self._decode(reply, g) for g in reply.header.get("grads", [])]
-        return Reply(self._decode(reply, reply.header.get("result")), grads)
+        recorded = [self._decode(reply, r) for r in reply.header.get("recorded", [])]
+        return Reply(self._decode(reply, reply.header.get("result")), grads, recorded=recorded)
 
     def get(self, module: str, name: str) -> Any:
         """The value of ``module.name`` (an answer such as ``answers.W_AND``).
@@ -222,7 +236,10 @@ class StudentCode:
             return NotImplementedYet(f"{what} is not implemented yet (it raised NotImplementedError).")
         if error_type == "SystemExit":
             return WorkerFailure(f"{what} tried to end the grading: {message}. Remove the exit call.")
-        return StudentRaised(what, error_type, message, str(error.get("traceback", "")))
+        raised = StudentRaised(what, error_type, message, str(error.get("traceback", "")))
+        if self.device != "cpu" and any(sign in message for sign in DEVICE_MISMATCH):
+            raised.args = (f"{raised.args[0]}\n{DEVICE_HINT}",)
+        return raised
 
 
 def import_error_message(error: dict[str, Any]) -> str:

@@ -88,8 +88,15 @@ def tiny_cnn() -> nn.Sequential:
     )
 
 
-def build_model(name: str, seed: int, dtype: torch.dtype = torch.float32, num_classes: int = 1000) -> nn.Module:
-    """The model ``name`` with weights drawn from ``seed``, in eval mode, parameters frozen."""
+def build_model(
+    name: str, seed: int, dtype: torch.dtype = torch.float32, num_classes: int = 1000, *, frozen: bool = True
+) -> nn.Module:
+    """The model ``name`` with weights drawn from ``seed``, in eval mode.
+
+    ``frozen`` turns off the parameters' gradients (as the course did for the
+    feature extractor of style transfer); torchvision's models, which Grad-CAM
+    was given, keep them on.
+    """
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
     with torch.random.fork_rng(devices=[]):
@@ -103,5 +110,5 @@ def build_model(name: str, seed: int, dtype: torch.dtype = torch.float32, num_cl
                 model = model.features
     model = model.to(dtype).eval()
     for parameter in model.parameters():
-        parameter.requires_grad_(False)
+        parameter.requires_grad_(not frozen)
     return model

@@ -28,9 +28,10 @@ Requests (grader -> child) and their replies::
                                           -> {"status": "ok", "result": value}
                                           |  {"status": "error", "error": {...}}
     {"op": "call", "target": {...}, "args": [...], "kwargs": {...},
-     "seed": int|null, "default_dtype": str|null,
+     "seed": int|null, "default_dtype": str|null, "device": "cpu"|"cuda",
      "grad": bool, "cotangent": value|null, "course_methods": {...}}
-                                          -> {"status": "ok", "result": value, "grads": [...]}
+                                          -> {"status": "ok", "result": value, "grads": [...],
+                                              "recorded": [[tensor, ...], ...]}
                                           |  {"status": "error", "error": {...}}
                                           |  {"status": "not_differentiable", "reason": str}
 
@@ -229,6 +230,13 @@ def _run_child(message: dict[str, Any], fds: list[int], course: dict[str, Any]) 
             if name not in allowed:
                 del course[name]
                 sys.modules.pop(f"_autograder_course_{name}", None)
+        import torch
+
+        # Same numbers from run to run on a GPU (no effect on the CPU, and CUDA is not initialised here).
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
         Child(socket.socket(fileno=request_fd), workdir, course).serve()
     except BaseException:  # noqa: BLE001 - the child must never return into the server loop
         code = 70
@@ -252,6 +260,8 @@ class Child:
         self.workdir = os.path.realpath(workdir)
         self.course = course
         self.scratch = tempfile.mkdtemp(prefix="scratch-", dir=self.workdir)
+        self.device = "cpu"
+        self.recordings: list[list[Any]] = []
 
     def serve(self) -> None:
         while True:
@@ -293,9 +303,11 @@ class Child:
             value = wire.decode_value(node, buffers, resolve_ref=resolve)
             return value
 
-        args = decode(request.get("args", []))
-        kwargs = decode(request.get("kwargs", {"$dict": {}}))
-        cotangent = decode(request["cotangent"]) if request.get("cotangent") is not None else None
+        self.device = str(request.get("device") or "cpu")
+        self.recordings = []
+        args = self._to_device(decode(request.get("args", [])))
+        kwargs = self._to_device(decode(request.get("kwargs", {"$dict": {}})))
+        cotangent = self._to_device(decode(request["cotangent"])) if request.get("cotangent") is not None else None
         self._collect_leaves((args, kwargs), leaves)
         target = request["target"]
         try:
@@ -325,6 +337,8 @@ class Child:
                     return {"status": "not_differentiable", "reason": grads, "result": self._encode(result, out)}, out
                 header["grads"] = [wire.encode_value(g, out) for g in grads]
             header["result"] = self._encode(result, out)
+            if self.recordings:
+                header["recorded"] = [wire.encode_value(recording, out) for recording in self.recordings]
         except BaseException as error:  # noqa: BLE001 - a hostile result may raise anywhere
             return {"status": "error", "error": self._describe(error, during="sending the result back")}, []
         return header, out
@@ -338,6 +352,22 @@ class Child:
             return {"status": "ok", "result": self._encode(value, out)}, out
         except BaseException as error:  # noqa: BLE001 - a module's __getattr__ may raise anything
             return {"status": "error", "error": self._describe(error, during=f"reading {name}")}, []
+
+    def _to_device(self, value: Any) -> Any:
+        """Every tensor in ``value`` on this request's device; tensors that require grad stay leaves."""
+        import torch
+
+        if self.device == "cpu":
+            return value
+        if isinstance(value, torch.Tensor):
+            return value.detach().to(self.device).requires_grad_(value.requires_grad)
+        if isinstance(value, list):
+            return [self._to_device(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self._to_device(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self._to_device(v) for k, v in value.items()}
+        return value
 
     def _collect_leaves(self, value: Any, leaves: dict[int, Any]) -> None:
         import torch
@@ -375,8 +405,9 @@ class Child:
         return self.wire.encode_value(value, out, convert_unknown=opaque)
 
     def _target(self, target: dict[str, Any], course_methods: dict[str, str]) -> Any:
-        module = importlib.import_module(target["module"])
-        obj = getattr(module, target["name"])
+        obj: Any = importlib.import_module(target["module"])
+        for part in str(target["name"]).split("."):
+            obj = getattr(obj, part)
         method = target.get("method")
         if method is None:
             return obj
@@ -399,9 +430,18 @@ class Child:
 
         kind = ref.get("kind")
         if kind == "dtype":
-            return self.wire.DTYPES[ref["name"]]
+            dtype = self.wire.DTYPES[ref["name"]]
+            if self.device == "cpu":
+                return dtype
+            # The course passes tensor types (torch.cuda.FloatTensor) so that .type(dtype) also moves data.
+            return torch.empty((), dtype=dtype, device=self.device).type()
         if kind == "model":
-            return models.build_model(ref["name"], int(ref["seed"]), self.wire.DTYPES[ref.get("dtype", "float32")])
+            model = models.build_model(
+                ref["name"], int(ref["seed"]), self.wire.DTYPES[ref.get("dtype", "float32")], frozen=bool(ref.get("frozen", True))
+            ).to(self.device)
+            if ref.get("record"):
+                self.recordings.append(_record_inputs(model))
+            return model
         if kind == "course":
             return self._course_object(ref["name"])
         if kind == "image_file":
@@ -445,6 +485,18 @@ class Child:
             "traceback": "".join(frames)[-MAX_ERROR_CHARS:],
             "during": during,
         }
+
+
+def _record_inputs(model: Any, limit: int = 500) -> list[Any]:
+    """The inputs of every forward call of ``model`` (up to ``limit``), kept on the CPU."""
+    recording: list[Any] = []
+
+    def record(module: Any, inputs: tuple[Any, ...]) -> None:
+        if len(recording) < limit and inputs:
+            recording.append(inputs[0].detach().to("cpu").clone())
+
+    model.register_forward_pre_hook(record)
+    return recording
 
 
 def _target_name(target: dict[str, Any]) -> str:
