@@ -78,3 +78,26 @@ def blank_features() -> tuple[torch.Tensor, ...]:
 def content_image() -> torch.Tensor:
     """The preprocessed content image, (1, 3, 192, 256)."""
     return reference.module("image_utils").preprocess(content_picture(), size=IMAGE_SIZE)
+
+
+# The visualizers: the course ran a pretrained SqueezeNet 1.1 on a batch of
+# five ImageNet validation images at 224 pixels. Here: the same architecture
+# from a seed, five fixed synthetic pictures at 64 pixels, fixed labels.
+VISUAL_MODEL = "squeezenet1_1"
+VISUAL_MODEL_SEED = 0
+VISUAL_IMAGE_SIZE = 64
+VISUAL_PICTURE_SEEDS = (11, 12, 13, 14, 15)
+VISUAL_LABELS = (0, 7, 123, 451, 999)
+
+
+def picture_batch(seeds: tuple[int, ...], size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Preprocessed synthetic pictures, one per seed: a (N, 3, size, size) batch as the course's drivers build it."""
+    image_utils = reference.module("image_utils")
+    pictures = [synthetic_picture(size + size // 4, size + size // 4, seed) for seed in seeds]
+    return torch.cat([image_utils.preprocess(picture, size=size) for picture in pictures]).to(dtype)
+
+
+@cache
+def visual_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """The course's setting for the visualizers: five images and their labels."""
+    return picture_batch(VISUAL_PICTURE_SEEDS, VISUAL_IMAGE_SIZE), torch.tensor(VISUAL_LABELS)

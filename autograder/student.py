@@ -233,7 +233,8 @@ class StudentCode:
         error_type = str(error.get("type", "Exception"))
         message = str(error.get("message", ""))
         if error_type == "NotImplementedError":
-            return NotImplementedYet(f"{what} is not implemented yet (it raised NotImplementedError).")
+            detail = f": {message}" if message.strip() else ""
+            return NotImplementedYet(f"{what} is not implemented yet (it raised NotImplementedError{detail}).")
         if error_type == "SystemExit":
             return WorkerFailure(f"{what} tried to end the grading: {message}. Remove the exit call.")
         raised = StudentRaised(what, error_type, message, str(error.get("traceback", "")))

@@ -65,3 +65,16 @@ def test_the_template_ships_the_courses_support_code(path: str) -> None:
         assert template.startswith(helpers), "the template's helpers must be the reference's"
     else:
         assert template == reference
+
+
+def test_the_fooling_cases_are_reached_by_the_reference_in_their_steps() -> None:
+    from autograder import reference
+    from autograder.problems import fooling_image
+
+    make = reference.module("visualizers.fooling_image").FoolingImage().make_fooling_image
+    for case in (fooling_image.COURSE_CASE, *fooling_image.CASES):
+        model, calls = case.model(), list[int]()
+        model.register_forward_pre_hook(lambda module, inputs, calls=calls: calls.append(1))
+        fooled = make(case.image(), case.target, model)
+        assert len(calls) - 1 == case.steps < fooling_image.MAX_STEPS, (case, len(calls) - 1)
+        assert int(model(fooled).argmax()) == case.target, case

@@ -54,6 +54,17 @@ PROBLEMS: tuple[Problem, ...] = (
         ("style_utils",),
         ("content_loss", "style_loss", "tv_loss"),
     ),
+    Problem("saliency", "Saliency maps", 2.0, ("visualizers/saliency_map.py",), ("visualizers.saliency_map",)),
+    Problem("guided_backprop", "Guided backprop", 2.0, ("visualizers/gradcam.py",), ("visualizers.gradcam",)),
+    Problem("gradcam", "Grad-CAM", 3.0, ("visualizers/gradcam.py",), ("visualizers.gradcam",)),
+    Problem("fooling_image", "Fooling images", 2.0, ("visualizers/fooling_image.py",), ("visualizers.fooling_image",)),
+    Problem(
+        "class_visualization",
+        "Class visualization",
+        3.0,
+        ("visualizers/class_visualization.py",),
+        ("visualizers.class_visualization",),
+    ),
     Problem("conv_matrices", "Convolutions as matrices", 3.0, ("conv_matrices.py",), ("conv_matrices",)),
     Problem("answers", "Written answers", 6.0, ("answers.py",), ("answers",)),
 )

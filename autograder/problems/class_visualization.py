@@ -1,0 +1,202 @@
+"""Class visualization: ``ClassVisualization().create_class_visualization(target_y, class_names, model, dtype, **kwargs)``.
+
+Each step: jitter, gradient ascent on ``score[target_y] - l2_reg * ||img||^2``
+with a normalised step, undo the jitter, clamp each channel to the valid range,
+blur every ``blur_every`` steps. Short seeded runs (few steps, small images,
+float64) in the worker and in the grader must end on the same image. The
+given ``jitter`` and ``blur_image`` are graded only through the runs that use
+them.
+
+A seeded random model's class scores are small and often exactly 0 (after the
+classifier's ReLU), so targets are drawn among the classes the model scores
+highest on the run's starting image: their gradients are not 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import torch
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder import course_setting, reference
+from autograder.compare import as_tensor, expect, expect_close
+from autograder.failures import WrongResultType
+from autograder.strategies import seeds
+from autograder.student import StudentCode, Target
+from autograder.worker.models import build_model
+from autograder.worker.wire import Opaque, Ref
+
+PROBLEM = "class_visualization"
+CREATE = Target("visualizers.class_visualization", "ClassVisualization", "create_class_visualization")
+CLASS_NAMES = [f"class {index}" for index in range(1000)]
+
+
+@dataclass(frozen=True)
+class VisualizationCase:
+    """A short run: the target's rank on the starting image, the model, the options, the seed."""
+
+    rank: int
+    model_seed: int
+    image_size: int
+    num_iterations: int
+    l2_reg: float
+    learning_rate: float
+    blur_every: int
+    max_jitter: int
+    seed: int
+
+    def options(self, **changes: Any) -> dict[str, Any]:
+        options = {
+            "l2_reg": self.l2_reg,
+            "learning_rate": self.learning_rate,
+            "num_iterations": self.num_iterations,
+            "blur_every": self.blur_every,
+            "max_jitter": self.max_jitter,
+            "show_every": self.num_iterations,
+            "image_size": self.image_size,
+            "generate_plots": False,
+        }
+        return {**options, **changes}
+
+    def start(self) -> torch.Tensor:
+        """The run's random starting image, as the given code draws it."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return torch.randn(1, 3, self.image_size, self.image_size).to(torch.float64)
+
+    def target(self) -> int:
+        return target_of(self)
+
+    def describe(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options().items() if k not in ("show_every", "generate_plots"))
+        return f"create_class_visualization(target_y={self.target()}, ..., {options}) with model seed {self.model_seed}, seed {self.seed}"
+
+
+@cache
+def target_of(case: VisualizationCase) -> int:
+    """The class of the given rank in the model's scores on the run's starting image."""
+    scores = build_model(course_setting.VISUAL_MODEL, case.model_seed, torch.float64)(case.start())[0]
+    return int(scores.argsort(descending=True)[case.rank])
+
+
+# The course's run (the default options, its first target class, Tarantula) shortened and at 64 pixels.
+COURSE_CASE = VisualizationCase(
+    rank=0, model_seed=0, image_size=64, num_iterations=12, l2_reg=1e-3, learning_rate=25, blur_every=10, max_jitter=16, seed=76
+)
+
+
+@st.composite
+def visualization_cases(draw: st.DrawFn, *, l2_regs: tuple[float, ...] = (1e-3, 1e-2, 1e-6)) -> VisualizationCase:
+    return VisualizationCase(
+        rank=draw(st.integers(0, 30)),
+        model_seed=draw(st.integers(0, 3)),
+        image_size=draw(st.sampled_from([32, 48])),
+        num_iterations=draw(st.integers(1, 6)),
+        l2_reg=draw(st.sampled_from(l2_regs)),
+        learning_rate=draw(st.sampled_from([25.0, 5.0])),
+        blur_every=draw(st.integers(1, 4)),
+        max_jitter=draw(st.integers(0, 8)),
+        seed=draw(seeds()),
+    )
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's and Python's generators as the worker does, and restore them afterwards."""
+    state = random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(state)
+
+
+def reference_run(case: VisualizationCase, **changes: Any) -> torch.Tensor:
+    visualization = reference.module("visualizers.class_visualization").ClassVisualization()
+    model = build_model(course_setting.VISUAL_MODEL, case.model_seed)
+    with seeded(case.seed):
+        return visualization.create_class_visualization(
+            case.target(), CLASS_NAMES, model, torch.float64, **case.options(**changes)
+        )
+
+
+def student_run(student: StudentCode, case: VisualizationCase) -> torch.Tensor:
+    model = Ref("model", {"name": course_setting.VISUAL_MODEL, "seed": case.model_seed})
+    reply = student.call(
+        CREATE, case.target(), CLASS_NAMES, model, Ref("dtype", {"name": "float64"}), kwargs=case.options(), seed=case.seed
+    )
+    if isinstance(reply.value, Opaque):
+        raise WrongResultType(
+            f"create_class_visualization returned {reply.value!r}. In this project it returns the final image, a tensor of "
+            "shape (1, 3, image_size, image_size), and takes image_size and generate_plots among its keyword arguments; "
+            "see the template."
+        )
+    return as_tensor(reply.value, "create_class_visualization")
+
+
+def expect_same_run(student: StudentCode, case: VisualizationCase) -> None:
+    expect_close(student_run(student, case), reference_run(case), what=f"The final image of {case.describe()}")
+
+
+@weight(1.5)
+@number("10.1")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting(student: StudentCode) -> None:
+    """In the course's setting (its options: l2_reg 1e-3, learning rate 25, blur every 10, jitter up to 16; 12 steps), the final image matches"""
+    expect_same_run(student, COURSE_CASE)
+
+
+@weight(1.0)
+@number("10.2")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=10)
+@given(case=visualization_cases())
+def test_matches_reference_on_generated_runs(student: StudentCode, case: VisualizationCase) -> None:
+    """On generated short runs (other targets, models, sizes, regularisation, learning rates, blurs and jitters), the final image matches"""
+    expect_same_run(student, case)
+
+
+@weight(0.5)
+@number("10.3")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=5)
+@given(case=visualization_cases(l2_regs=(1e-6, 0.0)))
+def test_target_score_rises_and_pixels_stay_in_range(student: StudentCode, case: VisualizationCase) -> None:
+    """The run raises the target's score (above the same run without steps) and keeps every channel in its valid range (no reference needed)"""
+    image = student_run(student, case).to(torch.float64)
+    shape = (1, 3, case.image_size, case.image_size)
+    what = f"The final image of {case.describe()}"
+    expect(tuple(image.shape) == shape, f"{what}: expected shape {shape}, received {tuple(image.shape)}.")
+    expect(bool(torch.isfinite(image).all()), f"{what} holds NaN or infinite values.")
+    image_utils = reference.module("image_utils")
+    for channel in range(3):
+        low = float(-image_utils.SQUEEZENET_MEAN[channel] / image_utils.SQUEEZENET_STD[channel])
+        high = float((1.0 - image_utils.SQUEEZENET_MEAN[channel]) / image_utils.SQUEEZENET_STD[channel])
+        values = image[0, channel]
+        expect(
+            bool((values >= low - 1e-6).all() and (values <= high + 1e-6).all()),
+            f"{what}: channel {channel} spans [{float(values.min()):.4g}, {float(values.max()):.4g}], "
+            f"outside its valid range [{low:.4g}, {high:.4g}] (keep the given clamping).",
+        )
+    model = build_model(course_setting.VISUAL_MODEL, case.model_seed, torch.float64)
+    target = case.target()
+    score = float(model(image)[0, target])
+    without_steps = float(model(reference_run(case, learning_rate=0.0))[0, target])
+    expect(
+        score > without_steps,
+        f"{what}: the target's score is {score:.6g}, not above {without_steps:.6g}, its score after the same run without "
+        "any step (the steps must climb the score: gradient ascent).",
+    )

@@ -1,0 +1,162 @@
+"""Fooling images: ``FoolingImage().make_fooling_image(X, target_y, model)``.
+
+Gradient ascent on the target class's score, ``dX = learning_rate * g / ||g||_2``
+with ``learning_rate = 10``, at most 100 steps, stopping as soon as the model
+predicts ``target_y``. The grader checks this with its own copy of the model:
+the worker records every image the student's code feeds the model, and each
+step between them must have length 10 and point along the target score's
+gradient; the first image the model takes for the target must be the last.
+
+A seeded random model cannot be fooled towards every class in 100 steps, so
+the cases are drawn from a table of (model, picture, target) that the
+reference reaches in a few steps; ``tests/test_problem_suites.py`` checks the
+table against the reference.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder import course_setting
+from autograder.compare import as_tensor, expect
+from autograder.failures import PropertyFailed
+from autograder.student import StudentCode, Target
+from autograder.worker.models import build_model
+from autograder.worker.wire import Ref
+
+PROBLEM = "fooling_image"
+FOOLING_IMAGE = Target("visualizers.fooling_image", "FoolingImage", "make_fooling_image")
+LEARNING_RATE = 10.0
+MAX_STEPS = 100
+SLACK = 1
+
+
+@dataclass(frozen=True)
+class FoolingCase:
+    """A picture (preprocessed, float64), a seeded model, a target, and how many steps the reference takes."""
+
+    model_seed: int
+    picture_seed: int
+    size: int
+    target: int
+    steps: int
+
+    def image(self) -> torch.Tensor:
+        return course_setting.picture_batch((self.picture_seed,), self.size, torch.float64)
+
+    def model(self) -> torch.nn.Module:
+        return build_model(course_setting.VISUAL_MODEL, self.model_seed, torch.float64)
+
+    def describe(self) -> str:
+        return f"make_fooling_image(X, target_y={self.target}, model) for a {self.size}x{self.size} picture and model seed {self.model_seed}"
+
+
+COURSE_CASE = FoolingCase(model_seed=0, picture_seed=0, size=64, target=930, steps=5)
+CASES = (
+    FoolingCase(0, 1, 64, 150, 3),
+    FoolingCase(0, 3, 64, 834, 5),
+    FoolingCase(2, 0, 64, 666, 4),
+    FoolingCase(2, 5, 64, 213, 5),
+    FoolingCase(3, 0, 64, 241, 9),
+    FoolingCase(0, 2, 48, 262, 8),
+    FoolingCase(0, 3, 48, 997, 6),
+    FoolingCase(0, 5, 48, 150, 5),
+    FoolingCase(1, 4, 48, 371, 3),
+    FoolingCase(2, 0, 48, 529, 4),
+    FoolingCase(2, 1, 48, 548, 7),
+    FoolingCase(2, 2, 48, 963, 5),
+    FoolingCase(3, 0, 48, 251, 11),
+    FoolingCase(3, 2, 48, 36, 10),
+    FoolingCase(3, 3, 48, 707, 9),
+    FoolingCase(3, 5, 48, 241, 6),
+)
+
+
+def distinct(images: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The images in order, without the repeats of one image evaluated several times in a row."""
+    kept: list[torch.Tensor] = []
+    for image in images:
+        image = image.to(torch.float64)
+        if not kept or image.shape != kept[-1].shape or not torch.allclose(image, kept[-1], rtol=1e-6, atol=1e-9):
+            kept.append(image)
+    return kept
+
+
+def target_gradient(model: torch.nn.Module, image: torch.Tensor, target: int) -> tuple[torch.Tensor, int]:
+    """The gradient of the target score at ``image``, and the class the model predicts there."""
+    leaf = image.detach().clone().requires_grad_(True)
+    scores = model(leaf)
+    (gradient,) = torch.autograd.grad(scores[0, target], leaf)
+    return gradient, int(scores.argmax(dim=1))
+
+
+def expect_fooling(student: StudentCode, case: FoolingCase) -> None:
+    what = case.describe()
+    X = case.image()
+    reply = student.call(
+        FOOLING_IMAGE,
+        X,
+        case.target,
+        Ref("model", {"name": course_setting.VISUAL_MODEL, "seed": case.model_seed, "dtype": "float64", "record": True}),
+    )
+    result = as_tensor(reply.value, what).to(torch.float64)
+    expect(
+        tuple(result.shape) == tuple(X.shape),
+        f"{what}: expected an image of shape {tuple(X.shape)}, received shape {tuple(result.shape)}.",
+    )
+    model = case.model()
+    path = distinct([*reply.recorded[0], result])
+    expect(
+        torch.allclose(path[0], X, rtol=1e-6, atol=1e-9),
+        f"{what}: the first image given to the model should be X itself (start the ascent from X).",
+    )
+    for step, (before, after) in enumerate(itertools.pairwise(path), start=1):
+        gradient, predicted = target_gradient(model, before, case.target)
+        if predicted == case.target:
+            raise PropertyFailed(
+                f"{what}: the model already predicts the target on the image after step {step - 1}, yet the ascent went on "
+                f"({len(path) - 1} steps in all): stop as soon as the model is fooled."
+            )
+        move = after - before
+        length = float(move.norm())
+        if abs(length - LEARNING_RATE) > 1e-4 * LEARNING_RATE:
+            raise PropertyFailed(
+                f"{what}: step {step} changes the image by {length:.6g} (L2 norm); each step must be "
+                f"dX = learning_rate * g / ||g||_2, of length learning_rate = {LEARNING_RATE:g}."
+            )
+        cosine = float((move * gradient).sum() / (length * gradient.norm()))
+        if cosine < 1 - 1e-6:
+            raise PropertyFailed(
+                f"{what}: step {step} does not point along the gradient of the target score (cosine {cosine:.6f}; "
+                "it must be +1: ascend the score of target_y itself, not a loss, and clear the gradient between steps)."
+            )
+    _, predicted = target_gradient(model, path[-1], case.target)
+    expect(predicted == case.target, f"{what}: the returned image is classified as {predicted}, not as the target {case.target}.")
+    steps = len(path) - 1
+    expect(steps <= min(case.steps + SLACK, MAX_STEPS), f"{what}: it took {steps} steps, the reference {case.steps}.")
+
+
+@weight(1.0)
+@number("9.1")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting(student: StudentCode) -> None:
+    """In the course's setting (a picture, SqueezeNet 1.1, a target class), the fooling image fools the model, by normalised ascent steps, stopping when fooled"""
+    expect_fooling(student, COURSE_CASE)
+
+
+@weight(1.0)
+@number("9.2")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=6)
+@given(case=st.sampled_from(CASES))
+def test_fools_other_models_pictures_and_targets(student: StudentCode, case: FoolingCase) -> None:
+    """On other pictures, models and targets, each step is the normalised gradient of the target score, and the ascent stops when fooled"""
+    expect_fooling(student, case)

@@ -1,0 +1,81 @@
+"""Grad-CAM: ``GradCam().grad_cam(X, y, model)``.
+
+The student computes ``cam (N, K, K)``: the ReLU of the channel sum of the
+activations of ``model.features[12]`` weighted by the spatially averaged
+gradients of the correct-class scores. The given code resizes it to the image
+and min-max normalises it over the whole batch.
+
+What cannot be caught is not claimed: a positive rescaling of the cam (summing
+instead of averaging the gradients, averaging instead of summing the channels)
+disappears in the normalisation, so such code is graded as correct.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import assume, given, settings
+
+from autograder import reference
+from autograder.compare import as_tensor, expect, expect_close
+from autograder.problems.saliency import COURSE_CASE, VisualCase, visual_cases
+from autograder.student import StudentCode, Target
+
+PROBLEM = "gradcam"
+GRAD_CAM = Target("visualizers.gradcam", "GradCam", "grad_cam")
+
+
+def expected_cam(case: VisualCase) -> torch.Tensor:
+    gradcam = reference.module("visualizers.gradcam")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return torch.from_numpy(gradcam.GradCam().grad_cam(case.images(), case.targets(), case.model(frozen=False)))
+
+
+def student_cam(student: StudentCode, case: VisualCase) -> torch.Tensor:
+    received = student.call(GRAD_CAM, case.images(), case.targets(), case.model_ref(frozen=False)).value
+    return as_tensor(received, f"grad_cam on {case.describe()}")
+
+
+@weight(1.5)
+@number("8.1")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting(student: StudentCode) -> None:
+    """In the course's setting (SqueezeNet 1.1's features[12], a batch of five images), the Grad-CAM maps match"""
+    expect_close(student_cam(student, COURSE_CASE), expected_cam(COURSE_CASE), what=f"grad_cam on {COURSE_CASE.describe()}")
+
+
+@weight(1.0)
+@number("8.2")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=12)
+@given(case=visual_cases())
+def test_matches_reference_on_generated_batches(student: StudentCode, case: VisualCase) -> None:
+    """On generated batches (1 to 3 images of 32 to 64 pixels, any labels, other models), the Grad-CAM maps match"""
+    expected = expected_cam(case)
+    assume(bool(torch.isfinite(expected).all()))  # a cam that is 0 everywhere cannot be normalised
+    expect_close(student_cam(student, case), expected, what=f"grad_cam on {case.describe()}")
+
+
+@weight(0.5)
+@number("8.3")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=4)
+@given(case=visual_cases())
+def test_maps_have_the_images_size_and_span_zero_to_one(student: StudentCode, case: VisualCase) -> None:
+    """The result is (N, H, W), resized to the images and normalised to span [0, 1], as the given code makes it (no reference needed)"""
+    assume(bool(torch.isfinite(expected_cam(case)).all()))
+    cam = student_cam(student, case)
+    shape = (len(case.labels), case.size, case.size)
+    what = f"grad_cam on {case.describe()}"
+    expect(
+        tuple(cam.shape) == shape, f"{what}: expected shape {shape}, received {tuple(cam.shape)} (keep the given resizing code)."
+    )
+    expect(bool(torch.isfinite(cam).all()), f"{what}: the result holds NaN or infinite values.")
+    expect(
+        abs(float(cam.min())) < 1e-6 and abs(float(cam.max()) - 1) < 1e-6,
+        f"{what}: the values span [{float(cam.min()):.4g}, {float(cam.max()):.4g}], not [0, 1] (keep the given normalisation).",
+    )

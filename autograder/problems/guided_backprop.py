@@ -1,0 +1,97 @@
+"""Guided backprop: ``CustomReLU.backward`` and ``GradCam().guided_backprop(X, y, model)``.
+
+``CustomReLU``'s backward passes the incoming gradient only where both the
+forward input and the incoming gradient are positive. ``guided_backprop``
+returns, as a numpy array ``(N, H, W, 3)``, the guided gradient of the
+correct-class scores with respect to the images. It edits the model in place,
+so every call gets a fresh model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder import reference
+from autograder.compare import expect_close, expect_gradients
+from autograder.problems.saliency import COURSE_CASE, VisualCase, visual_cases
+from autograder.strategies import seeds
+from autograder.student import StudentCode, Target
+
+PROBLEM = "guided_backprop"
+CUSTOM_RELU = Target("visualizers.gradcam", "CustomReLU.apply")
+GUIDED_BACKPROP = Target("visualizers.gradcam", "GradCam", "guided_backprop")
+
+
+@dataclass(frozen=True)
+class ReluCase:
+    """Inputs and incoming gradients with exact zeros and both signs, drawn from ``seed``."""
+
+    shape: tuple[int, ...]
+    seed: int
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        generator = torch.Generator().manual_seed(self.seed)
+        values = torch.randint(-2, 3, (2, *self.shape), generator=generator).to(torch.float64)
+        values *= torch.rand((2, *self.shape), generator=generator, dtype=torch.float64) + 0.5
+        return values[0], values[1]
+
+
+@st.composite
+def relu_cases(draw: st.DrawFn) -> ReluCase:
+    return ReluCase(tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=4))), draw(seeds()))
+
+
+@weight(0.5)
+@number("7.1")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=30)
+@given(case=relu_cases())
+def test_custom_relu_backward_masks_by_input_and_gradient(student: StudentCode, case: ReluCase) -> None:
+    """CustomReLU's backward passes the incoming gradient only where the input and the gradient are both positive"""
+    x, dout = case.tensors()
+    reply = student.call(CUSTOM_RELU, x.clone().requires_grad_(True), grad=True, cotangent=dout)
+    expected = dout * (x > 0) * (dout > 0)
+    what = f"CustomReLU.apply(x) for x of shape {case.shape}, backpropagating dout"
+    try:
+        expect_gradients(reply, [expected], what=what, names=["x"])
+    except AssertionError as failure:
+        raise type(failure)(f"{failure}\nThe inputs were:\nx = {x.tolist()}\ndout = {dout.tolist()}") from None
+
+
+def expected_guided(case: VisualCase) -> torch.Tensor:
+    gradcam = reference.module("visualizers.gradcam")
+    images = case.images().requires_grad_(True)
+    return torch.from_numpy(gradcam.GradCam().guided_backprop(images, case.targets(), case.model(frozen=False)))
+
+
+def expect_guided(student: StudentCode, case: VisualCase) -> None:
+    received = student.call(
+        GUIDED_BACKPROP, case.images().requires_grad_(True), case.targets(), case.model_ref(frozen=False)
+    ).value
+    expect_close(received, expected_guided(case), what=f"guided_backprop on {case.describe()} (a numpy array (N, H, W, 3))")
+
+
+@weight(1.0)
+@number("7.2")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting(student: StudentCode) -> None:
+    """In the course's setting (SqueezeNet 1.1, a batch of five images), the guided backprop matches"""
+    expect_guided(student, COURSE_CASE)
+
+
+@weight(0.5)
+@number("7.3")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=10)
+@given(case=visual_cases())
+def test_matches_reference_on_generated_batches(student: StudentCode, case: VisualCase) -> None:
+    """On generated batches (1 to 3 images of 32 to 64 pixels, any labels, other models), the guided backprop matches"""
+    expect_guided(student, case)

@@ -1,0 +1,133 @@
+"""Saliency maps: ``SaliencyMap().compute_saliency_maps(X, y, model)``.
+
+Expected: ``(N, H, W)``, the maximum over the channels of the absolute gradient
+of each image's correct-class score (the score, not a loss after softmax) with
+respect to the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder import course_setting, reference
+from autograder.compare import as_tensor, expect, expect_close
+from autograder.strategies import seeds
+from autograder.student import StudentCode, Target
+from autograder.worker.models import build_model
+from autograder.worker.wire import Ref
+
+PROBLEM = "saliency"
+SALIENCY = Target("visualizers.saliency_map", "SaliencyMap", "compute_saliency_maps")
+
+
+@dataclass(frozen=True)
+class VisualCase:
+    """A batch of preprocessed pictures (one per seed), their labels, and the seed of the model."""
+
+    picture_seeds: tuple[int, ...]
+    labels: tuple[int, ...]
+    size: int
+    model_seed: int
+
+    def images(self) -> torch.Tensor:
+        return course_setting.picture_batch(self.picture_seeds, self.size)
+
+    def targets(self) -> torch.Tensor:
+        return torch.tensor(self.labels)
+
+    def model(self, *, frozen: bool = True) -> torch.nn.Module:
+        return build_model(course_setting.VISUAL_MODEL, self.model_seed, frozen=frozen)
+
+    def model_ref(self, *, frozen: bool = True) -> Ref:
+        return Ref("model", {"name": course_setting.VISUAL_MODEL, "seed": self.model_seed, "frozen": frozen})
+
+    def describe(self) -> str:
+        return f"{len(self.labels)} image(s) of {self.size}x{self.size}, labels {list(self.labels)}, model seed {self.model_seed}"
+
+
+COURSE_CASE = VisualCase(
+    course_setting.VISUAL_PICTURE_SEEDS,
+    course_setting.VISUAL_LABELS,
+    course_setting.VISUAL_IMAGE_SIZE,
+    course_setting.VISUAL_MODEL_SEED,
+)
+
+
+@st.composite
+def visual_cases(draw: st.DrawFn, *, max_batch: int = 3) -> VisualCase:
+    count = draw(st.integers(1, max_batch))
+    return VisualCase(
+        tuple(draw(st.lists(seeds(), min_size=count, max_size=count))),
+        tuple(draw(st.lists(st.integers(0, 999), min_size=count, max_size=count))),
+        draw(st.sampled_from([32, 48, 64])),
+        draw(st.integers(0, 3)),
+    )
+
+
+def expected_saliency(case: VisualCase) -> torch.Tensor:
+    return (
+        reference.module("visualizers.saliency_map")
+        .SaliencyMap()
+        .compute_saliency_maps(case.images(), case.targets(), case.model())
+    )
+
+
+def student_saliency(student: StudentCode, case: VisualCase) -> torch.Tensor:
+    reply = student.call(SALIENCY, case.images(), case.targets(), case.model_ref())
+    return as_tensor(reply.value, f"compute_saliency_maps on {case.describe()}")
+
+
+@weight(1.0)
+@number("6.1")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting(student: StudentCode) -> None:
+    """In the course's setting (SqueezeNet 1.1, a batch of five images), the saliency maps match"""
+    expect_close(
+        student_saliency(student, COURSE_CASE),
+        expected_saliency(COURSE_CASE),
+        what=f"The saliency maps of {COURSE_CASE.describe()}",
+    )
+
+
+@weight(0.5)
+@number("6.2")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=12)
+@given(case=visual_cases())
+def test_matches_reference_on_generated_batches(student: StudentCode, case: VisualCase) -> None:
+    """On generated batches (1 to 3 images of 32 to 64 pixels, any labels, other models), the saliency maps match"""
+    expect_close(student_saliency(student, case), expected_saliency(case), what=f"The saliency maps of {case.describe()}")
+
+
+@weight(0.5)
+@number("6.3")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=6)
+@given(case=visual_cases().filter(lambda c: len(c.labels) > 1))
+def test_shape_sign_and_independence_of_the_batch(student: StudentCode, case: VisualCase) -> None:
+    """The maps are (N, H, W), nonnegative, and each image's map does not depend on the other images (no reference needed)"""
+    maps = student_saliency(student, case)
+    shape = (len(case.labels), case.size, case.size)
+    expect(
+        tuple(maps.shape) == shape,
+        f"The saliency maps of {case.describe()}: expected shape {shape}, received {tuple(maps.shape)}.",
+    )
+    expect(
+        bool((maps >= 0).all()),
+        f"The saliency maps of {case.describe()} have negative values (the smallest is {float(maps.min()):.4g}); "
+        "a saliency map is the largest absolute gradient over the channels.",
+    )
+    alone = VisualCase(case.picture_seeds[-1:], case.labels[-1:], case.size, case.model_seed)
+    expect_close(
+        maps[-1:],
+        student_saliency(student, alone),
+        what=f"The saliency map of the last image of {case.describe()}, against the same image's map computed alone",
+    )
