@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from autograder.failures import Abort, PropertyFailed, StudentRaised
+from autograder.failures import Abort, AutograderFault, PropertyFailed, StudentRaised
 from autograder.problems import BY_KEY, Problem
 from autograder.results import GradedTest
 from autograder.session import GradingSession
@@ -101,6 +101,8 @@ def failure_message(error: BaseException | None) -> str:
     """What the student reads for a failed test: the property, the smallest failing case, no stack trace."""
     if error is None:
         return "The test failed."
+    if isinstance(error, AutograderFault):
+        return f"The autograder failed in this test (not your fault; please tell the course staff): {error}"
     if isinstance(error, (PropertyFailed, StudentRaised, Abort)):
         text = str(error)
     elif type(error).__name__ in ("Flaky", "FlakyFailure", "FlakyReplay"):

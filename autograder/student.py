@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 import torch
 
-from autograder.failures import NotImplementedYet, StudentRaised, SubmissionUnusable, WorkerFailure
+from autograder.failures import AutograderFault, NotImplementedYet, StudentRaised, SubmissionUnusable, WorkerFailure
 from autograder.sandbox import CapturedOutput, ForkServer, Worker, WorkerDied
 from autograder.settings import Limits
 from autograder.worker.frames import FrameLimits, WireError
@@ -140,6 +140,8 @@ class StudentCode:
             raise self._error(target.describe(), reply.header.get("error", {}))
         if status == "not_differentiable":
             return Reply(self._decode(reply, reply.header.get("result")), [], str(reply.header.get("reason", "")))
+        if status == "harness_error":
+            raise AutograderFault(f"the worker could not run {target.describe()}: {reply.header.get('reason', '')}")
         if status != "ok":
             self._malformed(f"unexpected reply status {status!r:.40}")
         grads = [self._decode(reply, g) for g in reply.header.get("grads", [])]

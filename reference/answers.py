@@ -35,7 +35,7 @@ def gradient_descent_least_squares(X, y, lr, num_steps):
     """Problem 10: gradient descent on sum((X w - y) ** 2) from w = 0; the final w."""
     X = torch.as_tensor(X, dtype=torch.float64)
     y = torch.as_tensor(y, dtype=torch.float64)
-    w = torch.zeros(X.shape[1], dtype=torch.float64)
+    w = X.new_zeros(X.shape[1])
     for _ in range(num_steps):
         w = w - lr * 2 * X.T @ (X @ w - y)
     return w

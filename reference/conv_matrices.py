@@ -17,7 +17,7 @@ def conv2d_matrix(kernel, input_size, stride=1, padding=0):
     kh, kw = kernel.shape
     height, width = input_size
     out_h, out_w = _size(height, kh, stride, padding), _size(width, kw, stride, padding)
-    matrix = torch.zeros(out_h * out_w, height * width, dtype=kernel.dtype)
+    matrix = kernel.new_zeros(out_h * out_w, height * width)
     for i in range(out_h):
         for j in range(out_w):
             for a in range(kh):
@@ -35,7 +35,7 @@ def conv_transpose2d_matrix(kernel, input_size, stride=1, padding=0):
     height, width = input_size
     out_h = (height - 1) * stride - 2 * padding + kh
     out_w = (width - 1) * stride - 2 * padding + kw
-    matrix = torch.zeros(out_h * out_w, height * width, dtype=kernel.dtype)
+    matrix = kernel.new_zeros(out_h * out_w, height * width)
     for i in range(height):
         for j in range(width):
             for a in range(kh):
@@ -59,7 +59,7 @@ def q2_matrix(kernel):
 def q3_conv_matrix(kernel4):
     """Problem 3: the (4, 1, 1, 1) convolution on a 2x2 input, output flattened channel, row, column: (16, 4)."""
     kernel4 = torch.as_tensor(kernel4, dtype=torch.float64)
-    return torch.cat([k * torch.eye(4, dtype=kernel4.dtype) for k in kernel4])
+    return torch.cat([k * torch.eye(4, dtype=kernel4.dtype, device=kernel4.device) for k in kernel4])
 
 
 def q3_transposed_kernel(kernel4):

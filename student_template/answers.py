@@ -4,7 +4,8 @@ Fill in each constant (they are None until you answer) and each function. The
 grader accepts every correct answer, not one stored answer: your gate weights
 are checked on the truth tables, your slopes against the network itself, your
 counts and functions on many generated inputs. The proofs and explanations the
-problems ask for are still written in your PDF.
+problems ask for are still written in your PDF. Where you make tensors from
+tensors you are given, make them on the same device (X.new_zeros(...)).
 """
 
 import torch

@@ -14,7 +14,9 @@ Conventions, for every function here:
 
 Return torch tensors (numpy arrays are accepted too). The grader checks your
 matrices against torch.nn.functional.conv2d and conv_transpose2d on many
-kernels, sizes, strides and paddings.
+kernels, sizes, strides and paddings. Keep your code device-agnostic: the
+kernel may be on the GPU, so make new tensors on its device
+(kernel.new_zeros(...), torch.eye(..., device=kernel.device)).
 """
 
 import torch

@@ -34,6 +34,9 @@ Requests (grader -> child) and their replies::
                                               "recorded": [[tensor, ...], ...]}
                                           |  {"status": "error", "error": {...}}
                                           |  {"status": "not_differentiable", "reason": str}
+                                          |  {"status": "harness_error", "reason": str}
+        (harness_error: the worker's own code failed, preparing the inputs
+        on the device, say: not the student's doing)
 
 Only ``autograder.worker`` modules are imported here; nothing of the grader.
 """
@@ -151,17 +154,22 @@ def _warm_up(torch: Any) -> None:
     """Run each kind of work once, so that torch's lazy imports and first-use set-up happen here, once.
 
     Tiny tensors on one thread: no thread pool is started, so forking stays safe.
+    In a build of torch with CUDA, autograd is left alone: its first backward
+    starts a thread per device type and queries CUDA, and a process forked
+    after that cannot use autograd at all ("Unable to handle autograd's
+    threading in combination with fork-based multiprocessing").
     """
     image = torch.ones(1, 3, 5, 5, requires_grad=True)
     conv = torch.nn.Conv2d(3, 2, 3)
     features = torch.nn.functional.max_pool2d(torch.relu(conv(image)), 2, ceil_mode=True)
     flat = features.reshape(1, 2, -1)
     loss = torch.bmm(flat, flat.transpose(1, 2)).sum() + torch.einsum("nchw->", features)
-    torch.autograd.grad(loss, image, retain_graph=True)
-    loss.backward()
     optimizer = torch.optim.Adam([image], lr=0.1)
-    optimizer.step()
-    optimizer.zero_grad()
+    if torch.version.cuda is None:
+        torch.autograd.grad(loss, image, retain_graph=True)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
 
 
 def _load_course_modules(paths: dict[str, str]) -> dict[str, Any]:
@@ -283,7 +291,10 @@ class Child:
                     return {"status": "error", "error": self._describe(error, during=f"importing {module}")}, []
             return {"status": "ok"}, []
         if op == "call":
-            return self._call(request, frame.buffers)
+            try:
+                return self._call(request, frame.buffers)
+            except Exception as error:  # noqa: BLE001 - the worker's own failure, reported instead of dying
+                return {"status": "harness_error", "reason": f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]}, []
         if op == "get":
             return self._get(request)
         return {"status": "protocol_error", "reason": f"unknown op {op!r:.40}"}, []
