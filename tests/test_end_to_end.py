@@ -139,7 +139,7 @@ def test_the_problems_verb_lists_keys_and_points() -> None:
     )
     assert completed.returncode == 0
     assert "gram_matrix" in completed.stdout and "answers" in completed.stdout
-    assert completed.stdout.splitlines()[-1].split() == ["total", "21", "points"]
+    assert completed.stdout.splitlines()[-1].split() == ["total", "33", "points"]
 
 
 def test_the_untouched_template_scores_nothing_and_every_test_says_why(tmp_path: Path) -> None:

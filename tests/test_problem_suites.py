@@ -47,7 +47,10 @@ def test_course_setting_and_generalisations_split_every_problem() -> None:
 
 def test_points_add_up_to_the_coding_part_of_the_course() -> None:
     style_transfer = ("content_loss", "gram_matrix", "style_loss", "tv_loss", "style_transfer")
+    visualizers = ("saliency", "guided_backprop", "gradcam", "fooling_image", "class_visualization")
     assert sum(p.points for p in PROBLEMS if p.key in style_transfer) == 12
+    assert sum(p.points for p in PROBLEMS if p.key in visualizers) == 12
+    assert {p.key for p in PROBLEMS} == set(ALL_PROBLEM_KEYS)
 
 
 def test_problem_keys_are_those_of_the_contract() -> None:
