@@ -21,7 +21,7 @@ def test_squeezenet_has_torchvisions_state_dict_keys_and_shapes() -> None:
     assert tuple(state["features.12.expand3x3.weight"].shape) == (256, 64, 3, 3)
     assert tuple(state["classifier.1.weight"].shape) == (1000, 512, 1, 1)
     model = build_model("squeezenet1_1", 0)
-    assert isinstance(model.features[12], Fire)
+    assert isinstance(model.features[12], Fire)  # type: ignore[index]
     other = build_model("squeezenet1_1", 1)
     other.load_state_dict(state)
     assert all(torch.equal(a, b) for a, b in zip(other.state_dict().values(), state.values(), strict=True))

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from autograder import course_setting, reference
 from autograder.compare import as_tensor, expect, expect_close
-from autograder.failures import WrongResultType
+from autograder.failures import PropertyFailed, WrongResultType
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
@@ -144,8 +144,18 @@ def student_run(student: StudentCode, case: VisualizationCase) -> torch.Tensor:
     return as_tensor(reply.value, "create_class_visualization")
 
 
+STEP_HINT = (
+    "Things to check in the step: it ascends score[target_y] - l2_reg * ||img||^2 (the sign and the square of the "
+    "L2 term), the step is learning_rate * g / ||g||_2, the gradient is cleared after each step, and the step changes "
+    "img itself (not a copy) before the given code undoes the jitter."
+)
+
+
 def expect_same_run(student: StudentCode, case: VisualizationCase) -> None:
-    expect_close(student_run(student, case), reference_run(case), what=f"The final image of {case.describe()}")
+    try:
+        expect_close(student_run(student, case), reference_run(case), what=f"The final image of {case.describe()}")
+    except PropertyFailed as mismatch:
+        raise PropertyFailed(f"{mismatch}\n{STEP_HINT}") from None
 
 
 @weight(1.5)
