@@ -96,6 +96,7 @@ def expect_close(
 
 
 def _expect_close(received: Any, expected: torch.Tensor, *, what: str, scalar: bool, rtol: float | None) -> torch.Tensor:
+    what = what[:1].upper() + what[1:]
     tensor, got, want = _comparable(received, expected, what=what, scalar=scalar)
     mismatch = _Mismatch(got, want, *_tolerances(tensor, expected, rtol))
     if not bool(mismatch.mask.any()):
@@ -192,10 +193,12 @@ class _Mismatch:
         self.relative = self.difference / want.abs().clamp_min(self.atol)
 
     def allowed(self) -> str:
-        return (
-            f"Largest relative difference: {float(self.relative[self.mask].max()):.3g} "
-            f"(allowed: rtol={self.rtol:g}, atol={self.atol:.3g})."
-        )
+        if self.atol > 1e-20:
+            return (
+                f"Largest relative difference: {float(self.relative[self.mask].max()):.3g} "
+                f"(allowed: rtol={self.rtol:g}, atol={self.atol:.3g})."
+            )
+        return "The expected values are all 0, and so must yours be."
 
 
 def _unravel(flat: int, shape: torch.Size) -> tuple[int, ...]:

@@ -59,6 +59,10 @@ class Scenario:
         bad = {k: v for k, v in scenario.expect.items() if v not in OUTCOMES}
         if bad:
             raise ValueError(f"{folder.name}: unknown outcomes {bad}")
+        if not isinstance(scenario.messages, dict) or not all(
+            isinstance(texts, list) and problem in scenario.expect for problem, texts in scenario.messages.items()
+        ):
+            raise ValueError(f"{folder.name}: messages must map graded problems to lists of texts")
         return scenario
 
     def files(self) -> list[Path]:

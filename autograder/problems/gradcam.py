@@ -74,7 +74,11 @@ def test_maps_have_the_images_size_and_span_zero_to_one(student: StudentCode, ca
     expect(
         tuple(cam.shape) == shape, f"{what}: expected shape {shape}, received {tuple(cam.shape)} (keep the given resizing code)."
     )
-    expect(bool(torch.isfinite(cam).all()), f"{what}: the result holds NaN or infinite values.")
+    expect(
+        bool(torch.isfinite(cam).all()),
+        f"{what}: the result holds NaN or infinite values. The given normalisation divides by the cam's largest value, so "
+        "this means your cam was 0 everywhere (check the weights' sign and what you backpropagate: the class scores).",
+    )
     expect(
         abs(float(cam.min())) < 1e-6 and abs(float(cam.max()) - 1) < 1e-6,
         f"{what}: the values span [{float(cam.min()):.4g}, {float(cam.max()):.4g}], not [0, 1] (keep the given normalisation).",

@@ -29,9 +29,10 @@ class SaliencyMap:
         ##############################################################################
         # TODO: Implement this function. Perform a forward and backward pass through #
         # the model to compute the gradient of the correct class score with respect  #
-        # to each input image. You first want to compute the loss over the correct   #
-        # scores (we'll combine losses across a batch by summing), and then compute  #
-        # the gradients with a backward pass.                                        #
+        # to each input image. You first want to pick the correct class's score for  #
+        # each image (the raw score, not a loss after softmax; we'll combine the     #
+        # images of a batch by summing), and then compute the gradients with a       #
+        # backward pass.                                                             #
         # Hint: X.grad.data stores the gradients                                     #
         ##############################################################################
         raise NotImplementedError("compute_saliency_maps is not implemented yet")
