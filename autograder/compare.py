@@ -96,7 +96,6 @@ def expect_close(
 
 
 def _expect_close(received: Any, expected: torch.Tensor, *, what: str, scalar: bool, rtol: float | None) -> torch.Tensor:
-    what = what[:1].upper() + what[1:]
     tensor, got, want = _comparable(received, expected, what=what, scalar=scalar)
     mismatch = _Mismatch(got, want, *_tolerances(tensor, expected, rtol))
     if not bool(mismatch.mask.any()):
@@ -223,7 +222,7 @@ def expect_gradients(reply: Reply, expected: Sequence[torch.Tensor], *, what: st
             return
         raise PropertyFailed(f"{what} is not differentiable: {reply.not_differentiable}")
     for name, received, wanted in zip(names, reply.grads, expected, strict=True):
-        expect_close(received, wanted, what=f"the gradient of {what} with respect to {name}")
+        expect_close(received, wanted, what=f"The gradient of {what} with respect to {name}")
 
 
 def expect(condition: bool, message: str) -> None:

@@ -82,14 +82,14 @@ def content_image() -> torch.Tensor:
 
 # The visualizers: the course ran a pretrained SqueezeNet 1.1 on a batch of
 # five ImageNet validation images at 224 pixels. Here: the same architecture
-# from a seed, five fixed synthetic pictures at 64 pixels, and as labels the
-# classes the model scores 1st, 4th, 11th, 31st and 101st on each picture
-# (a class it scores 0 would give gradients that are 0 everywhere).
+# from a seed, five fixed synthetic pictures at 64 pixels, and as labels
+# classes the model scores above 0, from the strongest to a weak one (0, 25,
+# 50, 75 and 95 percent down the ranking; see problems/saliency.VisualCase).
 VISUAL_MODEL = "squeezenet1_1"
 VISUAL_MODEL_SEED = 0
 VISUAL_IMAGE_SIZE = 64
 VISUAL_PICTURE_SEEDS = (11, 12, 13, 14, 15)
-VISUAL_RANKS = (0, 3, 10, 30, 100)
+VISUAL_LABEL_POSITIONS = (0, 5, 10, 15, 19)
 
 
 def picture_batch(seeds: tuple[int, ...], size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -24,20 +24,23 @@ from autograder.worker.wire import Ref
 
 PROBLEM = "saliency"
 SALIENCY = Target("visualizers.saliency_map", "SaliencyMap", "compute_saliency_maps")
+POSITIONS = 20
 
 
 @dataclass(frozen=True)
 class VisualCase:
-    """A batch of preprocessed pictures (one per seed), the seed of the model, and each image's label by its rank.
+    """A batch of preprocessed pictures (one per seed), the seed of the model, and where each label sits.
 
     A seeded random model's class scores are often exactly 0 (after the
-    classifier's ReLU), and the gradient of such a score is 0 everywhere: the
-    label of rank r is the class the model scores r-th highest on the image,
-    with r below the number of classes it scores above 0.
+    classifier's ReLU), and the gradient of such a score is 0 everywhere. So
+    labels are drawn among the classes the model scores above 0 on the image:
+    position k (0 to 19) is the class k/20 of the way down their ranking. The
+    strongest classes are active at every position of the last feature map,
+    where some Grad-CAM mistakes change nothing; weaker ones are not.
     """
 
     picture_seeds: tuple[int, ...]
-    ranks: tuple[int, ...]
+    positions: tuple[int, ...]
     size: int
     model_seed: int
 
@@ -66,15 +69,15 @@ def labels_of(case: VisualCase) -> tuple[int, ...]:
     with torch.no_grad():
         scores = case.model()(case.images())
     labels = []
-    for image_scores, rank in zip(scores, case.ranks, strict=True):
-        alive = int((image_scores > 0).sum())
-        labels.append(int(image_scores.argsort(descending=True)[min(rank, max(alive - 1, 0))]))
+    for image_scores, position in zip(scores, case.positions, strict=True):
+        alive = max(int((image_scores > 0).sum()), 1)
+        labels.append(int(image_scores.argsort(descending=True)[position * alive // POSITIONS]))
     return tuple(labels)
 
 
 COURSE_CASE = VisualCase(
     course_setting.VISUAL_PICTURE_SEEDS,
-    course_setting.VISUAL_RANKS,
+    course_setting.VISUAL_LABEL_POSITIONS,
     course_setting.VISUAL_IMAGE_SIZE,
     course_setting.VISUAL_MODEL_SEED,
 )
@@ -85,7 +88,7 @@ def visual_cases(draw: st.DrawFn, *, max_batch: int = 3) -> VisualCase:
     count = draw(st.integers(1, max_batch))
     return VisualCase(
         tuple(draw(st.lists(seeds(), min_size=count, max_size=count))),
-        tuple(draw(st.lists(st.integers(0, 99), min_size=count, max_size=count))),
+        tuple(draw(st.lists(st.integers(0, POSITIONS - 1), min_size=count, max_size=count))),
         draw(st.sampled_from([32, 48, 64])),
         draw(st.integers(0, 3)),
     )
@@ -147,7 +150,7 @@ def test_shape_sign_and_independence_of_the_batch(student: StudentCode, case: Vi
         f"The saliency maps of {case.describe()} have negative values (the smallest is {float(maps.min()):.4g}); "
         "a saliency map is the largest absolute gradient over the channels.",
     )
-    alone = VisualCase(case.picture_seeds[-1:], case.ranks[-1:], case.size, case.model_seed)
+    alone = VisualCase(case.picture_seeds[-1:], case.positions[-1:], case.size, case.model_seed)
     single = student_saliency(student, alone)
     expect(
         tuple(single.shape) == (1, case.size, case.size),

@@ -9,7 +9,8 @@ fast; like SqueezeNet's ``features`` it is an ``nn.Sequential``, so the course's
 ``extract_features`` (which iterates ``cnn._modules``) works on it.
 
 Both sides call :func:`build_model` with the same spec and get the same
-weights: construction runs under a forked RNG seeded from the spec, so it
+weights (torchvision's initialisation, with biases drawn from U(-0.1, 0.1)
+instead of 0, as trained biases are): construction runs under a forked RNG seeded from the spec, so it
 neither depends on nor disturbs the global random state.
 """
 
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 MODEL_NAMES = ("tiny_cnn", "squeezenet1_1", "squeezenet1_1_features")
+BIAS_RANGE = 0.1
 
 
 class Fire(nn.Module):
@@ -106,6 +108,11 @@ def build_model(
             model = tiny_cnn()
         else:
             model = SqueezeNet(num_classes=num_classes)
+            # torchvision starts biases at 0; trained ones are not, and with the classifier's
+            # biases at 0 some mistakes (Grad-CAM without pooling the gradients) change nothing.
+            for module in model.modules():
+                if isinstance(module, nn.Conv2d) and module.bias is not None:
+                    nn.init.uniform_(module.bias, -BIAS_RANGE, BIAS_RANGE)
             if name == "squeezenet1_1_features":
                 model = model.features
     model = model.to(dtype).eval()
