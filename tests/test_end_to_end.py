@@ -10,6 +10,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import torch
+
 from autograder.problems import PROBLEMS
 from autograder.results import validate
 from tests.scenarios import ROOT, failures_of, grade, problem_scores
@@ -123,6 +125,11 @@ def test_bad_arguments_and_settings_still_leave_a_valid_report(tmp_path: Path) -
     assert completed.returncode == 2 and "unknown problem no_such_problem" in completed.stderr
     validate(json.loads(results.read_text()))
     results.unlink()
+    if not torch.cuda.is_available():
+        completed = subprocess.run([*command, "--device", "cuda"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert completed.returncode == 2 and "no CUDA GPU is available" in completed.stderr
+        validate(json.loads(results.read_text()))
+        results.unlink()
     environment = {**os.environ, "AUTOGRADER_CALL_SECONDS": "soon"}
     completed = subprocess.run(
         [*command, "--problems", "tv_loss"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120

@@ -31,6 +31,10 @@ POSITIONS = 20
 class VisualCase:
     """A batch of preprocessed pictures (one per seed), the seed of the model, and where each label sits.
 
+    Images and models are float64: the gradient of a ReLU network jumps where
+    a unit's input crosses 0, and in float32 the rounding of a batched
+    computation against one image at a time is enough to cross it.
+
     A seeded random model's class scores are often exactly 0 (after the
     classifier's ReLU), and the gradient of such a score is 0 everywhere. So
     labels are drawn among the classes the model scores above 0 on the image:
@@ -45,7 +49,7 @@ class VisualCase:
     model_seed: int
 
     def images(self) -> torch.Tensor:
-        return course_setting.picture_batch(self.picture_seeds, self.size)
+        return course_setting.picture_batch(self.picture_seeds, self.size, torch.float64)
 
     @property
     def labels(self) -> tuple[int, ...]:
@@ -55,10 +59,10 @@ class VisualCase:
         return torch.tensor(self.labels)
 
     def model(self, *, frozen: bool = True) -> torch.nn.Module:
-        return build_model(course_setting.VISUAL_MODEL, self.model_seed, frozen=frozen)
+        return build_model(course_setting.VISUAL_MODEL, self.model_seed, torch.float64, frozen=frozen)
 
     def model_ref(self, *, frozen: bool = True) -> Ref:
-        return Ref("model", {"name": course_setting.VISUAL_MODEL, "seed": self.model_seed, "frozen": frozen})
+        return Ref("model", {"name": course_setting.VISUAL_MODEL, "seed": self.model_seed, "dtype": "float64", "frozen": frozen})
 
     def describe(self) -> str:
         return f"{len(self.labels)} image(s) of {self.size}x{self.size}, labels {list(self.labels)}, model seed {self.model_seed}"
