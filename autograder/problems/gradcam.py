@@ -27,9 +27,12 @@ GRAD_CAM = Target("visualizers.gradcam", "GradCam", "grad_cam")
 
 
 def expected_cam(case: VisualCase) -> torch.Tensor:
-    gradcam = reference.module("visualizers.gradcam")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return torch.from_numpy(gradcam.GradCam().grad_cam(case.images(), case.targets(), case.model(frozen=False)))
+    instance = reference.module("visualizers.gradcam").GradCam()
+    try:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return torch.from_numpy(instance.grad_cam(case.images(), case.targets(), case.model(frozen=False)))
+    finally:
+        vars(instance).clear()  # its hooks and activations form a cycle the garbage collector cannot see
 
 
 def student_cam(student: StudentCode, case: VisualCase) -> torch.Tensor:

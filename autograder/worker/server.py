@@ -270,6 +270,7 @@ class Child:
         self.scratch = tempfile.mkdtemp(prefix="scratch-", dir=self.workdir)
         self.device = "cpu"
         self.recordings: list[list[Any]] = []
+        self.instance: Any = None
 
     def serve(self) -> None:
         while True:
@@ -295,6 +296,8 @@ class Child:
                 return self._call(request, frame.buffers)
             except Exception as error:  # noqa: BLE001 - the worker's own failure, reported instead of dying
                 return {"status": "harness_error", "reason": f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]}, []
+            finally:
+                self._forget_instance()
         if op == "get":
             return self._get(request)
         return {"status": "protocol_error", "reason": f"unknown op {op!r:.40}"}, []
@@ -353,6 +356,20 @@ class Child:
         except BaseException as error:  # noqa: BLE001 - a hostile result may raise anywhere
             return {"status": "error", "error": self._describe(error, during="sending the result back")}, []
         return header, out
+
+    def _forget_instance(self) -> None:
+        """Drop what the call's instance kept (Grad-CAM keeps hooked activations on ``self``).
+
+        Its hooks close over the instance, whose activations hold an autograd
+        graph that holds the model and the hooks: a cycle through C++ objects
+        that the garbage collector cannot see, which would keep every model
+        of every call alive.
+        """
+        instance, self.instance = self.instance, None
+        try:
+            vars(instance).clear()
+        except BaseException:  # noqa: BLE001 - no __dict__, or a hostile one
+            pass
 
     def _get(self, request: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
         """The value of a module's attribute (an answer such as ``answers.W_AND``)."""
@@ -422,7 +439,7 @@ class Child:
         method = target.get("method")
         if method is None:
             return obj
-        instance = obj()
+        instance = self.instance = obj()
         for attribute, course_name in course_methods.items():
             class_name, _, method_name = course_name.partition(".")
             setattr(instance, attribute, getattr(self._course_object(class_name), method_name))
