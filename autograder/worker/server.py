@@ -314,8 +314,7 @@ class Child:
             return self._resolve(ref, buffers)
 
         def decode(node: Any) -> Any:
-            value = wire.decode_value(node, buffers, resolve_ref=resolve)
-            return value
+            return wire.decode_value(node, buffers, resolve_ref=resolve)
 
         self.device = str(request.get("device") or "cpu")
         self.recordings = []
