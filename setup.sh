@@ -42,8 +42,10 @@ if [ -f "$stamp" ]; then
 fi
 
 # The CPU build of torch: PyPI's default build for Linux is the CUDA one (several GB).
+# A wheel that pip already knows locally (find-links) is taken as it is; its
+# dependencies come with the requirements below. Otherwise PyTorch's CPU index.
 if ! "$python" -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
-  "$python" -m pip install --quiet --no-index "torch==$TORCH_VERSION" 2>/dev/null \
+  "$python" -m pip install --quiet --no-index --no-deps "torch==$TORCH_VERSION" 2>/dev/null \
     || "$python" -m pip install --quiet --index-url "$TORCH_INDEX_URL" "torch==$TORCH_VERSION"
 fi
 "$python" -m pip install --quiet -r "$requirements"
