@@ -8,12 +8,19 @@
 #
 # Environment: PYTHON (the interpreter for the venv, default python3),
 # AUTOGRADER_VENV (where the venv goes, default .venv), TORCH_INDEX_URL (where
-# torch's CPU build comes from when no local wheel is known to pip).
+# torch's CPU build comes from when no local wheel is known to pip),
+# AUTOGRADER_WORKER_USER (default autograder-worker).
+#
+# As root (Gradescope), it also creates the unprivileged user that runs student
+# code, and makes sure that user can import from the venv: the interpreter's
+# standard library and the venv must be readable by it. An interpreter under
+# /root (pyenv's, say) is not, so /usr/bin/python3 is taken instead when PYTHON
+# is not given, and a venv made from an unreadable interpreter is made again.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PYTHON="${PYTHON:-python3}"
 VENV="${AUTOGRADER_VENV:-.venv}"
+WORKER_USER="${AUTOGRADER_WORKER_USER-autograder-worker}"
 TORCH_VERSION="2.13.0"
 TORCH_INDEX_URL="${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
 requirements="requirements.txt"
@@ -22,6 +29,30 @@ case "${1:-}" in
   --dev) requirements="requirements-dev.txt" ;;
   *) echo "usage: $0 [--dev]" >&2; exit 2 ;;
 esac
+
+# As root: the worker user, and "$1 -c CODE" run as that user ($1 starts as root, then drops).
+as_worker() {
+  "$1" -c "import os, pwd, sys; e = pwd.getpwnam('$WORKER_USER'); os.setgroups([]); os.setgid(e.pw_gid); os.setuid(e.pw_uid); $2"
+}
+worker_can_use() {  # the interpreter $1's standard library is readable by the worker user
+  [ "$(id -u)" != 0 ] || [ -z "$WORKER_USER" ] \
+    || as_worker "$1" "import sysconfig; os.listdir(sysconfig.get_paths()['stdlib']); import decimal, statistics" 2>/dev/null
+}
+if [ "$(id -u)" = 0 ] && [ -n "$WORKER_USER" ] && ! id -u "$WORKER_USER" >/dev/null 2>&1; then
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$WORKER_USER"
+  echo "setup.sh: created the user $WORKER_USER, which runs student code"
+fi
+if [ -z "${PYTHON:-}" ]; then
+  PYTHON=python3
+  if ! worker_can_use "$PYTHON" && [ -x /usr/bin/python3 ] && worker_can_use /usr/bin/python3; then
+    echo "setup.sh: $(command -v python3) is not readable by $WORKER_USER; using /usr/bin/python3"
+    PYTHON=/usr/bin/python3
+  fi
+fi
+if [ -x "$VENV/bin/python" ] && ! worker_can_use "$VENV/bin/python"; then
+  echo "setup.sh: $VENV was made from an interpreter $WORKER_USER cannot read; making it again"
+  rm -rf "$VENV"
+fi
 
 # Gradescope's Ubuntu image may lack venv support.
 if ! "$PYTHON" -c "import venv, ensurepip" 2>/dev/null; then
@@ -49,6 +80,10 @@ if ! "$python" -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] !
     || "$python" -m pip install --quiet --index-url "$TORCH_INDEX_URL" "torch==$TORCH_VERSION"
 fi
 "$python" -m pip install --quiet -r "$requirements"
+if [ "$(id -u)" = 0 ] && [ -n "$WORKER_USER" ] && ! as_worker "$python" "import torch, numpy, scipy.ndimage, PIL.Image"; then
+  echo "setup.sh: $WORKER_USER cannot import from $VENV; put the venv where that user can read (AUTOGRADER_VENV)" >&2
+  exit 1
+fi
 rm -f "$VENV"/.installed-*
 touch "$stamp"
 echo "setup.sh: $VENV is ready ($requirements)"

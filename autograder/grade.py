@@ -22,10 +22,13 @@ from typing import Any
 from autograder import problems as problem_registry
 from autograder import reference
 from autograder.intake import IntakeError, take_submission
+from autograder.privilege import PrivilegeError, must_be_readable, must_stay_hidden, protect_grader_files, worker_confinement
 from autograder.problems import COURSE_MODULES, PROBLEMS_DIR, Problem
 from autograder.results import autograder_failure, build_results, complete, write_results
 from autograder.sandbox import ForkServer
 from autograder.settings import Limits
+from autograder.worker import confine
+from autograder.worker.confine import Confinement
 
 PYTEST_INI = PROBLEMS_DIR / "pytest.ini"
 
@@ -82,7 +85,11 @@ def class_main(submissions: Path, out_dir: Path, problems: str | None = None, qu
 def _fork_server_or_error() -> Iterator[ForkServer | Exception]:
     """The fork server for a grading run, or the error that kept it from starting (reported per submission)."""
     try:
-        server = ForkServer(course_modules={name: str(reference.source(path)) for name, path in COURSE_MODULES.items()})
+        server = start_fork_server(Limits.from_environment())
+    except PrivilegeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        yield error
+        return
     except Exception as error:  # noqa: BLE001 - whatever it was, every submission's report says so
         traceback.print_exc()
         yield error
@@ -91,6 +98,47 @@ def _fork_server_or_error() -> Iterator[ForkServer | Exception]:
         yield server
     finally:
         server.close()
+
+
+def start_fork_server(limits: Limits) -> ForkServer:
+    """The fork server, its workers confined; :class:`PrivilegeError` unless a probe worker shows that they are.
+
+    As root, the grader's folders are first closed to the worker user; the
+    probe then checks, as that user, that they stay closed and that Python's
+    installation can be read. ``server.sandbox`` says what is in place, for the reports.
+    """
+    confinement = worker_confinement(limits)
+    if confinement.uid is not None:
+        protect_grader_files()
+    confine.forbid_tracing()
+    server = ForkServer(
+        course_modules={name: str(reference.source(path)) for name, path in COURSE_MODULES.items()}, confinement=confinement
+    )
+    try:
+        probe = server.probe(must_stay_hidden() if confinement.uid is not None else [], must_be_readable())
+        problem = _probe_problem(probe, confinement)
+        if problem:
+            raise PrivilegeError(problem)
+    except BaseException:
+        server.close()
+        raise
+    server.sandbox = {"user": confinement.user or "the grader's own user", **probe.get("applied", {})}
+    return server
+
+
+def _probe_problem(probe: dict[str, Any], confinement: Confinement) -> str | None:
+    user = confinement.user or "the grader's user"
+    if probe.get("error"):
+        return f"a worker could not be confined: {probe['error']}"
+    if probe.get("exposed"):
+        return f"{user} can read the grader's files ({', '.join(probe['exposed'])}); student code cannot run safely"
+    if probe.get("unreadable"):
+        return (
+            f"{user} cannot read the Python installation ({', '.join(probe['unreadable'])}), so student code cannot "
+            "import from it: create the environment with an interpreter and in a folder that user can read "
+            "(./setup.sh does so as root; see the README's security section)"
+        )
+    return None
 
 
 def resolve_device(device: str) -> str:
@@ -123,9 +171,12 @@ def _grade_and_write(
 ) -> dict[str, Any]:
     """Grade one submission and write its report, whatever happens."""
     try:
+        if isinstance(server, PrivilegeError):
+            raise RuntimeError(f"student code cannot be run safely here: {server}")
         if not isinstance(server, ForkServer):
             raise RuntimeError(f"the worker processes could not be started: {server}")
         report = grade(submission, selected, server, device)
+        report["extra_data"]["sandbox"] = server.sandbox
     except BaseException as error:
         traceback.print_exception(type(error), error, error.__traceback__)
         report = autograder_failure(selected, f"{type(error).__name__}: {error}", execution_time=time.monotonic() - started)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.worker import server as worker_server
+from autograder.worker.confine import Confinement
 from autograder.worker.frames import Frame, FrameLimits, FrameReader, WireError, pack_frame
 
 
@@ -61,15 +62,20 @@ class CapturedOutput:
 class ForkServer:
     """A process forked from the grader once torch is imported; it forks a worker per request."""
 
-    def __init__(self, *, course_modules: dict[str, str], start_seconds: float = 120.0) -> None:
+    def __init__(
+        self, *, course_modules: dict[str, str], confinement: Confinement | None = None, start_seconds: float = 120.0
+    ) -> None:
         self.start_seconds = start_seconds
+        self.confinement = confinement or Confinement()
+        self.sandbox: dict[str, Any] = {}
+        """What is in place around workers, as the probe reported it (for the reports)."""
         worker_server.preload()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._log = tempfile.TemporaryFile(mode="a+b")  # appends: the server shares its offset
         self.pid = os.fork()
         if self.pid == 0:
             ours.close()
-            worker_server.serve(theirs, self._log.fileno(), course_modules, worker_environment())
+            worker_server.serve(theirs, self._log.fileno(), course_modules, worker_environment(), self.confinement.as_json())
         theirs.close()
         self._control = ours
 
@@ -94,12 +100,17 @@ class ForkServer:
         return Worker(self, int(reply["pid"]), ours, out_read, limits, output)
 
     def wait(self, pid: int) -> str:
-        """Reap a worker that was killed or exited; how it ended, in words."""
+        """Reap a worker that was killed or exited, and what it left behind; how it ended (``killed by SIGXCPU``)."""
         try:
             self._control.sendall(json.dumps({"op": "wait", "pid": pid}).encode())
-            return str(self._reply(10.0).get("status", "ended"))
+            return str(self._reply(30.0).get("status", "ended"))
         except (OSError, WorkerDied):
             return "ended"
+
+    def probe(self, hidden: list[str], readable: list[str]) -> dict[str, Any]:
+        """Confine a throwaway worker and ask it what it can reach (see ``autograder.worker.server``)."""
+        self._control.sendall(json.dumps({"op": "probe", "hidden": hidden, "readable": readable}).encode())
+        return self._reply(self.start_seconds)
 
     def _reply(self, seconds: float) -> dict[str, Any]:
         ready, _, _ = select.select([self._control], [], [], seconds)
@@ -202,8 +213,7 @@ class Worker:
 
     def _died(self) -> WorkerDied:
         self._drain_output()
-        status = self.kill()
-        return WorkerDied(f"the process running your code ended unexpectedly ({status})")
+        return WorkerDied(describe_end(self.kill(), self.server.confinement))
 
     def kill(self) -> str:
         """Kill the worker and everything it started; how it ended, in words."""
@@ -215,6 +225,36 @@ class Worker:
         self.sock.close()
         os.close(self.output_fd)
         return status
+
+
+CRASH_SIGNALS = {
+    "SIGSEGV": "a segmentation fault",
+    "SIGBUS": "a bus error",
+    "SIGILL": "an illegal instruction",
+    "SIGFPE": "a floating-point exception",
+    "SIGABRT": "an abort",
+}
+
+
+def describe_end(status: str, confinement: Confinement) -> str:
+    """Words for a worker that ended on its own, from the fork server's ``killed by SIGXCPU``/``exited with status 0``."""
+    signal_name = status.removeprefix("killed by ") if status.startswith("killed by ") else None
+    if signal_name == "SIGXCPU":
+        return f"it used more than the CPU time limit of {confinement.cpu_seconds} s, so it was stopped (CPU time limit)"
+    if signal_name == "SIGXFSZ":
+        return f"it wrote a file larger than the limit of {confinement.file_bytes // (1 << 20)} MiB, so it was stopped"
+    if signal_name in CRASH_SIGNALS:
+        return f"the process running your code crashed ({signal_name}: {CRASH_SIGNALS[signal_name]})"
+    if signal_name == "SIGKILL":
+        return "the process running your code was killed (SIGKILL), most likely for using more memory than the machine has"
+    if signal_name is not None:
+        return f"the process running your code was killed ({signal_name})"
+    if status.startswith("exited with status"):
+        return (
+            f"the process running your code ended in the middle of a call ({status}); "
+            "does your code call sys.exit, os._exit, exit or quit?"
+        )
+    return f"the process running your code ended unexpectedly ({status})"
 
 
 def _kill_group(pid: int) -> None:

@@ -12,8 +12,10 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from autograder.worker.confine import Confinement
 
-def _setting(default: float, description: str) -> Any:
+
+def _setting(default: float | str, description: str) -> Any:
     return field(default=default, metadata={"description": description})
 
 
@@ -27,6 +29,27 @@ class Limits:
     output_bytes: int = _setting(16 * 1024, "student output kept per test (the rest is counted and cut)")
     result_bytes: int = _setting(256 * 1024 * 1024, "largest tensor a worker may send back")
     header_bytes: int = _setting(1024 * 1024, "largest message header a worker may send back")
+    memory_bytes: int = _setting(
+        1024 * 1024 * 1024, "address space a worker may allocate beyond what it starts with (torch, shared with the grader)"
+    )
+    cpu_seconds: int = _setting(120, "CPU time of one worker process (a worker serves one problem)")
+    processes: int = _setting(64, "processes and threads of the worker user at once (only with a worker user)")
+    file_bytes: int = _setting(64 * 1024 * 1024, "largest file a worker may write")
+    open_files: int = _setting(256, "open file descriptors of one worker process")
+    worker_user: str = _setting(
+        "autograder-worker",
+        "the unprivileged user that runs student code when the grader runs as root; empty: run it as root (unsafe)",
+    )
+
+    def confinement(self) -> Confinement:
+        """The limits of :mod:`autograder.worker.confine`, without a worker user (see ``autograder.privilege``)."""
+        return Confinement(
+            memory_bytes=int(self.memory_bytes),
+            cpu_seconds=int(self.cpu_seconds),
+            processes=int(self.processes),
+            file_bytes=int(self.file_bytes),
+            open_files=int(self.open_files),
+        )
 
     def frame_limits(self) -> dict[str, int]:
         return {
@@ -50,7 +73,7 @@ class Limits:
                 raise ValueError(
                     f"{name}={environ[name]!r} is not a valid {kind.__name__} ({spec.metadata['description']})"
                 ) from None
-            if value <= 0:
+            if not isinstance(value, str) and value <= 0:
                 raise ValueError(f"{name}={environ[name]!r} must be positive ({spec.metadata['description']})")
             values[spec.name] = value
         return cls(**values)

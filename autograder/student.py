@@ -10,6 +10,7 @@ submission, and started again after it dies; each problem has its own.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -22,6 +23,7 @@ import torch
 from autograder.failures import AutograderFault, NotImplementedYet, StudentRaised, SubmissionUnusable, WorkerFailure
 from autograder.sandbox import CapturedOutput, ForkServer, Worker, WorkerDied
 from autograder.settings import Limits
+from autograder.worker.confine import Confinement
 from autograder.worker.frames import FrameLimits, WireError
 from autograder.worker.wire import decode_value, encode_value
 
@@ -36,6 +38,13 @@ DEVICE_HINT = (
     "This grading runs on the GPU and your code is not device-agnostic: it makes or moves a tensor to the CPU "
     "while the model and inputs are on the GPU. Create tensors on the inputs' device (torch.zeros_like(x), "
     "torch.zeros(..., device=x.device), t.to(x.device))."
+)
+
+
+MEMORY_SIGNS = ("can't allocate memory", "Cannot allocate memory", "out of memory")
+NO_ACCESS_HINT = (
+    "While grading, your code has no network and may write only in its own folder (the working directory); "
+    "it cannot read the autograder's files."
 )
 
 
@@ -199,6 +208,7 @@ class StudentCode:
         self.stop()
         self._workdir = Path(tempfile.mkdtemp(prefix=f"worker-{self.problem}-"))
         shutil.copytree(self.submission, self._workdir, dirs_exist_ok=True)
+        _hand_over(self._workdir, self.server.confinement)
         try:
             self._worker = self.server.spawn(self._workdir, self.course, FrameLimits(**self.limits.frame_limits()), self.output)
         except WorkerDied as died:
@@ -240,9 +250,33 @@ class StudentCode:
         if error_type == "SystemExit":
             return WorkerFailure(f"{what} tried to end the grading: {message}. Remove the exit call.")
         raised = StudentRaised(what, error_type, message, str(error.get("traceback", "")))
-        if self.device != "cpu" and any(sign in message for sign in DEVICE_MISMATCH):
-            raised.args = (f"{raised.args[0]}\n{DEVICE_HINT}",)
+        hint = self._hint(error_type, message)
+        if hint:
+            raised.args = (f"{raised.args[0]}\n{hint}",)
         return raised
+
+    def _hint(self, error_type: str, message: str) -> str | None:
+        """What a limit of the grading has to do with an error, when it has."""
+        if self.device != "cpu" and any(sign in message for sign in DEVICE_MISMATCH):
+            return DEVICE_HINT
+        if error_type == "MemoryError" or any(sign in message for sign in MEMORY_SIGNS):
+            return (
+                f"Memory limit: your code may allocate at most {self.limits.memory_bytes / (1 << 20):.0f} MiB "
+                "beyond what torch itself takes."
+            )
+        if error_type in ("PermissionError", "OSError", "ConnectionError") or "Errno" in message:
+            return NO_ACCESS_HINT
+        return None
+
+
+def _hand_over(workdir: Path, confinement: Confinement) -> None:
+    """Make the working copy the worker user's (the only place it may write)."""
+    if confinement.uid is None or os.geteuid() != 0:
+        return
+    for folder, _, names in os.walk(workdir):
+        os.chown(folder, confinement.uid, confinement.gid)  # type: ignore[arg-type]
+        for name in names:
+            os.chown(os.path.join(folder, name), confinement.uid, confinement.gid)  # type: ignore[arg-type]
 
 
 def import_error_message(error: dict[str, Any]) -> str:

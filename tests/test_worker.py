@@ -136,9 +136,9 @@ def test_a_hang_costs_the_call_and_the_next_call_gets_a_fresh_worker(server: For
 @pytest.mark.parametrize(
     "body, message",
     [
-        ("import os; os._exit(0)", "exited with status 0"),
-        ("import ctypes; ctypes.string_at(0)", "killed by SIGSEGV"),
-        ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "killed by SIGKILL"),
+        ("import os; os._exit(0)", r"exited with status 0\); does your code call sys.exit, os._exit"),
+        ("import ctypes; ctypes.string_at(0)", r"crashed \(SIGSEGV: a segmentation fault\)"),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", r"was killed \(SIGKILL\)"),
     ],
 )
 def test_a_crash_costs_the_call_and_says_how(server: ForkServer, tmp_path: Path, body: str, message: str) -> None:

@@ -18,7 +18,14 @@ Control messages (grader -> fork server, on the control socket)::
         + two file descriptors (request socket, output pipe)   -> {"pid": int}
         ("course" names the trusted course modules the child may use;
         the others are dropped before any student code is imported)
-    {"op": "wait", "pid": int}                             -> {"status": str}
+    {"op": "wait", "pid": int}                             -> {"status": str, "swept": int}
+        (reaps the worker, then kills what it left behind and, with a
+        worker user, removes its files from /tmp, /var/tmp and /dev/shm)
+    {"op": "probe", "hidden": [str], "readable": [str]}    -> {"applied": {...}, "exposed": [str],
+                                                               "unreadable": [str], "error": str|null}
+        (a throwaway worker, confined as every worker is, reports what was
+        put in place, which ``hidden`` files it can open and which
+        ``readable`` folders it cannot list)
 
 Requests (grader -> child) and their replies::
 
@@ -43,6 +50,7 @@ Only ``autograder.worker`` modules are imported here; nothing of the grader.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import io
@@ -86,11 +94,16 @@ def preload() -> None:
     _warm_up(torch)
 
 
-def serve(control: socket.socket, log_fd: int, course_paths: dict[str, str], environment: dict[str, str]) -> NoReturn:
+def serve(
+    control: socket.socket, log_fd: int, course_paths: dict[str, str], environment: dict[str, str], config: dict[str, Any]
+) -> NoReturn:
     """Become the fork server, in a process just forked from the grader; never returns."""
     code = 0
     try:
+        from autograder.worker import confine
+
         os.setsid()
+        confine.become_subreaper()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(log_fd, 1)
@@ -104,7 +117,7 @@ def serve(control: socket.socket, log_fd: int, course_paths: dict[str, str], env
         os.environ.clear()
         os.environ.update(environment)
         course = _load_course_modules(course_paths)
-        _serve_forever(control, course)
+        _serve_forever(control, course, confine.Confinement.from_json(config))
     except BaseException:  # noqa: BLE001 - the fork server must never return into the grader's code
         traceback.print_exc()
         code = 70
@@ -117,7 +130,9 @@ def _max_fd() -> int:
     return soft if 0 < soft < 1 << 20 else 1 << 16
 
 
-def _serve_forever(control: socket.socket, course: dict[str, Any]) -> None:
+def _serve_forever(control: socket.socket, course: dict[str, Any], config: Any) -> None:
+    from autograder.worker import confine
+
     children: set[int] = set()
     try:
         while True:
@@ -131,7 +146,7 @@ def _serve_forever(control: socket.socket, course: dict[str, Any]) -> None:
                 pid = os.fork()
                 if pid == 0:
                     control.close()
-                    _run_child(message, fds, course)
+                    _run_child(message, fds, course, config)
                 for fd in fds:
                     os.close(fd)
                 children.add(pid)
@@ -140,7 +155,12 @@ def _serve_forever(control: socket.socket, course: dict[str, Any]) -> None:
                 pid = int(message["pid"])
                 status = _wait(pid) if pid in children else "unknown process"
                 children.discard(pid)
-                _send_control(control, {"status": status})
+                swept = confine.sweep_processes(config, keep=children)
+                if config.uid is not None and os.geteuid() == 0 and not children:
+                    swept += confine.sweep_files(config.uid)
+                _send_control(control, {"status": status, "swept": swept})
+            elif message.get("op") == "probe":
+                _send_control(control, _probe(message, config))
     finally:
         for pid in children:
             try:
@@ -148,6 +168,63 @@ def _serve_forever(control: socket.socket, course: dict[str, Any]) -> None:
                 os.waitpid(pid, 0)
             except OSError:
                 pass
+
+
+def _probe(message: dict[str, Any], config: Any) -> dict[str, Any]:
+    """Confine a throwaway child as a worker and report what it can reach (see the module's docstring)."""
+    from autograder.worker import confine
+
+    workdir = tempfile.mkdtemp(prefix="probe-")
+    if config.uid is not None and os.geteuid() == 0:
+        os.chown(workdir, config.uid, config.gid)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(read_end)
+            report: dict[str, Any] = {"error": None}
+            try:
+                os.chdir(workdir)
+                report["applied"] = confine.confine(config, workdir)
+                report["exposed"] = [path for path in message.get("hidden", []) if _can_open(path)]
+                report["unreadable"] = [path for path in message.get("readable", []) if not _can_list(path)]
+            except BaseException as error:  # noqa: BLE001 - reported to the grader, which stops
+                report["error"] = f"{type(error).__name__}: {error}"
+            os.write(write_end, json.dumps(report).encode()[:60000])
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 65536):
+        chunks.append(chunk)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    try:
+        os.rmdir(workdir)
+    except OSError:
+        pass
+    try:
+        return dict(json.loads(b"".join(chunks) or b"{}"))
+    except ValueError:
+        return {"error": "the probe sent back no report"}
+
+
+def _can_open(path: str) -> bool:
+    try:
+        with open(path, "rb") as stream:
+            stream.read(1)
+        return True
+    except OSError:
+        return False
+
+
+def _can_list(path: str) -> bool:
+    try:
+        os.listdir(path)
+        return True
+    except OSError:
+        return False
 
 
 def _warm_up(torch: Any) -> None:
@@ -212,7 +289,7 @@ def _wait(pid: int) -> str:
 # --------------------------------------------------------------------------- child
 
 
-def _run_child(message: dict[str, Any], fds: list[int], course: dict[str, Any]) -> None:
+def _run_child(message: dict[str, Any], fds: list[int], course: dict[str, Any], config: Any) -> None:
     """Become a worker for one problem; never returns."""
     code = 0
     try:
@@ -226,7 +303,6 @@ def _run_child(message: dict[str, Any], fds: list[int], course: dict[str, Any]) 
         os.close(output_fd)
         sys.stdout = _text_stream(1)
         sys.stderr = _text_stream(2)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         workdir = message["workdir"]
         os.chdir(workdir)
         # Student code imports from its own copy and the installed packages, never from the
@@ -238,6 +314,10 @@ def _run_child(message: dict[str, Any], fds: list[int], course: dict[str, Any]) 
             if name not in allowed:
                 del course[name]
                 sys.modules.pop(f"_autograder_course_{name}", None)
+        gc.collect()  # the dropped modules' functions and globals form cycles
+        from autograder.worker import confine
+
+        confine.confine(config, workdir)
         import torch
 
         # Same numbers from run to run on a GPU (no effect on the CPU, and CUDA is not initialised here).
@@ -246,8 +326,12 @@ def _run_child(message: dict[str, Any], fds: list[int], course: dict[str, Any]) 
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
         Child(socket.socket(fileno=request_fd), workdir, course).serve()
-    except BaseException:  # noqa: BLE001 - the child must never return into the server loop
+    except BaseException as error:  # noqa: BLE001 - the child must never return into the server loop
         code = 70
+        try:
+            os.write(2, f"autograder: the worker failed: {type(error).__name__}: {error}\n".encode()[:2000])
+        except OSError:
+            pass
     finally:
         try:
             sys.stdout.flush()

@@ -1,0 +1,325 @@
+"""Confining a worker: what a process that runs student code may do.
+
+Called in a freshly forked worker, before any student code is imported
+(:func:`confine`), and in the fork server to clean up after one
+(:func:`sweep_processes`, :func:`sweep_files`). Only the standard library is
+used: this module runs in the worker, where nothing of the grader is trusted
+to be importable.
+
+In order, a worker
+
+1. when the grader runs as root and the platform allows it, enters a new
+   network namespace: no network device but a loopback that is down;
+2. when the grader runs as root, becomes the unprivileged worker user (no
+   supplementary groups), which cannot read the grader's files (see
+   ``autograder.protect``) and cannot signal or trace the grader; what it
+   leaves in ``/tmp``, ``/var/tmp`` and ``/dev/shm`` is removed after each
+   problem (:func:`sweep_files`);
+3. gets resource limits: address space, CPU time, processes, size of a
+   written file, open files, no core dumps;
+4. sets ``no_new_privs`` and installs a seccomp filter that refuses Internet
+   and packet sockets, ``io_uring`` (which could open sockets past the filter),
+   ``ptrace`` and cross-process memory access, on x86-64 and arm64 Linux.
+
+Steps 1 and 4 are best effort: what was put in place is reported back to the
+grader (:class:`Confinement.applied`), which records it in the report.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import platform
+import resource
+import shutil
+import signal
+import stat
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+CLONE_NEWNET = 0x40000000
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+SECCOMP_MODE_FILTER = 2
+WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """How workers are confined: sent from the grader to the fork server as JSON.
+
+    ``uid``/``gid`` are the worker user's (``None``: workers keep the
+    grader's user, as on a laptop). ``memory_bytes`` is address space a
+    worker may add to what it starts with (torch, shared with the grader).
+    """
+
+    user: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+    memory_bytes: int = 1 << 30
+    cpu_seconds: int = 120
+    processes: int = 64
+    file_bytes: int = 64 << 20
+    open_files: int = 256
+    applied: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "uid": self.uid,
+            "gid": self.gid,
+            "memory_bytes": self.memory_bytes,
+            "cpu_seconds": self.cpu_seconds,
+            "processes": self.processes,
+            "file_bytes": self.file_bytes,
+            "open_files": self.open_files,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Confinement:
+        return cls(**{key: data[key] for key in cls().as_json() if key in data})
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"{what}: {os.strerror(number)}")
+
+
+# --------------------------------------------------------------------------- in the worker
+
+
+def confine(config: Confinement, workdir: str) -> dict[str, Any]:
+    """Confine this process (a new worker, still trusted); what was put in place."""
+    libc = _libc()
+    applied: dict[str, Any] = {}
+    if os.geteuid() == 0 and config.uid is not None:
+        applied["network"] = _new_network_namespace(libc)
+        os.setgroups([])
+        os.setresgid(config.gid, config.gid, config.gid)  # type: ignore[arg-type]
+        os.setresuid(config.uid, config.uid, config.uid)
+        applied["user"] = config.user
+    os.umask(0o077)
+    applied["limits"] = set_limits(config)
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    applied["seccomp"] = install_seccomp(libc)
+    # Honest temporary files go to the working copy, which is removed after the problem.
+    os.environ["TMPDIR"] = os.environ["HOME"] = workdir
+    import tempfile
+
+    tempfile.tempdir = workdir
+    return applied
+
+
+def _new_network_namespace(libc: Any) -> str:
+    if libc.unshare(CLONE_NEWNET) == 0:
+        return "a new network namespace (no interfaces but a loopback that is down)"
+    return f"no network namespace ({os.strerror(ctypes.get_errno())})"
+
+
+def set_limits(config: Confinement) -> dict[str, int]:
+    """The resource limits of a worker; address space is counted from what it has now."""
+    start = _address_space()
+    limits = {
+        resource.RLIMIT_AS: start + int(config.memory_bytes),
+        resource.RLIMIT_CPU: int(config.cpu_seconds),
+        resource.RLIMIT_FSIZE: int(config.file_bytes),
+        resource.RLIMIT_NOFILE: int(config.open_files),
+        resource.RLIMIT_CORE: 0,
+    }
+    if os.getuid() != 0 and config.uid is not None:
+        # Counted per user: meaningful for the worker user, not for a laptop user's own processes.
+        limits[resource.RLIMIT_NPROC] = int(config.processes)
+    applied = {}
+    for kind, value in limits.items():
+        _, hard = resource.getrlimit(kind)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(kind, (value, value))
+        applied[_LIMIT_NAMES[kind]] = value
+    return applied
+
+
+_LIMIT_NAMES = {
+    resource.RLIMIT_AS: "address_space",
+    resource.RLIMIT_CPU: "cpu_seconds",
+    resource.RLIMIT_FSIZE: "file_bytes",
+    resource.RLIMIT_NOFILE: "open_files",
+    resource.RLIMIT_CORE: "core_bytes",
+    resource.RLIMIT_NPROC: "processes",
+}
+
+
+def _address_space() -> int:
+    with open("/proc/self/statm") as stream:
+        return int(stream.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+# Architectures: (AUDIT_ARCH, socket, io_uring_setup, ptrace, process_vm_readv, process_vm_writev)
+_SYSCALLS = {
+    "x86_64": (0xC000003E, 41, 425, 101, 310, 311),
+    "aarch64": (0xC00000B7, 198, 425, 117, 270, 271),
+}
+_REFUSED_FAMILIES = (2, 10, 17)  # AF_INET, AF_INET6, AF_PACKET
+_X32_BIT = 0x40000000
+
+
+def install_seccomp(libc: Any) -> str:
+    """A filter that refuses network sockets, io_uring, ptrace and process_vm_* with EACCES."""
+    arch = _SYSCALLS.get(platform.machine())
+    if arch is None:
+        return f"not installed (no filter for {platform.machine()})"
+    audit_arch, nr_socket, *refused = arch
+    allow, deny = 0x7FFF0000, 0x00050000 | errno.EACCES  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
+    ld_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    program: list[tuple[int, int, int, int]] = []
+    # The label names are the instructions' places: ALLOW and DENY are the last two.
+    body: list[tuple[int, Any, Any, int]] = [
+        (ld_abs, 0, 0, 4),  # arch
+        (jeq, 0, "ALLOW", audit_arch),
+        (ld_abs, 0, 0, 0),  # syscall number
+        (jge, "DENY", 0, _X32_BIT) if audit_arch == 0xC000003E else (jeq, 0, 0, 0xFFFFFFFF),
+        *[(jeq, "DENY", 0, number) for number in refused],
+        (jeq, 0, "ALLOW", nr_socket),
+        (ld_abs, 0, 0, 16),  # args[0], low 32 bits: the address family
+        *[(jeq, "DENY", 0, family) for family in _REFUSED_FAMILIES],
+    ]
+    places = {"ALLOW": len(body), "DENY": len(body) + 1}
+    for index, (code, true, false, k) in enumerate(body):
+        jt = places[true] - index - 1 if isinstance(true, str) else true
+        jf = places[false] - index - 1 if isinstance(false, str) else false
+        program.append((code, jt, jf, k))
+    program += [(ret, 0, 0, allow), (ret, 0, 0, deny)]
+    raw = b"".join(struct.pack("HBBI", *instruction) for instruction in program)
+    buffer = ctypes.create_string_buffer(raw)
+    fprog = struct.pack("HxxxxxxP", len(program), ctypes.addressof(buffer))
+    fprog_buffer = ctypes.create_string_buffer(fprog)
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, fprog_buffer, 0, 0) != 0:
+        return f"not installed ({os.strerror(ctypes.get_errno())})"
+    return "network sockets, io_uring, ptrace and process_vm_* refused"
+
+
+# --------------------------------------------------------------------------- in the fork server
+
+
+def become_subreaper() -> None:
+    """Orphans of a worker become this process's children, so none escapes :func:`sweep_processes`."""
+    try:
+        _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except OSError:
+        pass
+
+
+def forbid_tracing() -> None:
+    """Processes of the same user may not ptrace this one or read its memory (laptops: no worker user)."""
+    try:
+        _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except OSError:
+        pass
+
+
+def sweep_processes(config: Confinement, keep: set[int], rounds: int = 200) -> int:
+    """Kill and reap everything a finished worker left behind; how many processes were killed.
+
+    With a worker user, every process of that user is killed (from a helper
+    that becomes the user: ``kill(-1)``). Without one, the orphans a worker
+    left, which this subreaper inherited, are killed until none is left.
+    ``keep`` are live workers, left alone.
+    """
+    killed = 0
+    if os.geteuid() == 0 and config.uid is not None and not keep:
+        helper = os.fork()
+        if helper == 0:
+            try:
+                os.setresuid(config.uid, config.uid, config.uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(helper, 0)
+    for _ in range(rounds):
+        strays = [pid for pid in _children() if pid not in keep]
+        if not strays:
+            break
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+        _reap(keep)
+        time.sleep(0.005)
+    _reap(keep)
+    return killed
+
+
+def _children() -> list[int]:
+    me = os.getpid()
+    found = []
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as stream:
+            return [int(pid) for pid in stream.read().split()]
+    except OSError:
+        pass
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stream:
+                    fields = stream.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == me:
+                    found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _reap(keep: set[int]) -> None:
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or info.si_pid in keep:
+            return
+        try:
+            os.waitpid(info.si_pid, 0)
+        except ChildProcessError:
+            return
+
+
+def sweep_files(uid: int, roots: tuple[str, ...] = WORLD_WRITABLE, budget: int = 100000) -> int:
+    """Remove what the worker user left in the world-writable folders; how many entries were removed."""
+    removed = 0
+    pending = [root for root in roots if os.path.isdir(root) and not os.path.islink(root)]
+    while pending and budget > 0:
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            budget -= 1
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if info.st_uid == uid:
+                if stat.S_ISDIR(info.st_mode):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(entry.path)
+                    except OSError:
+                        continue
+                removed += 1
+            elif stat.S_ISDIR(info.st_mode) and info.st_mode & 0o002:
+                pending.append(entry.path)  # a world-writable folder inside: the worker may have written there
+    return removed
