@@ -11,8 +11,10 @@ is written that intake did not compute itself.
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -32,6 +34,8 @@ ALLOWLIST: tuple[str, ...] = (
 # Given code: the grader always uses the course's copies (from reference/).
 SUPPORT_FILES: tuple[str, ...] = ("image_utils.py", "style_modules/__init__.py", "visualizers/__init__.py")
 MAX_FILE_BYTES = 1 << 20
+MAX_ARCHIVE_BYTES = 200 << 20
+MAX_ENTRIES = 20000  # in a zip's directory, or looked at in a folder
 MAX_LISTED = 30
 JUNK_NAMES = {"__MACOSX", ".DS_Store", "__pycache__", ".ipynb_checkpoints", ".git"}
 
@@ -45,7 +49,9 @@ class Intake:
     missing: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
+    unsafe: list[str] = field(default_factory=list)
     replaced_support: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def problem_with(self, path: str) -> str | None:
         """Why ``path`` cannot be used, in words for the student; ``None`` if it was taken."""
@@ -65,15 +71,24 @@ class Intake:
             lines.append(f"Not found in the submission: {', '.join(missing)}.")
         for path, reason in self.rejected.items():
             lines.append(f"Not used: {path}: {reason}.")
+        if self.unsafe:
+            lines.append(
+                f"Ignored as unsafe (an absolute path or '..'; nothing was written for them): {_listing(self.unsafe)}."
+            )
         if self.ignored:
-            shown = self.ignored[:MAX_LISTED]
-            more = f" and {len(self.ignored) - len(shown)} more" if len(self.ignored) > len(shown) else ""
-            lines.append(f"Ignored (not part of what is graded): {', '.join(shown)}{more}.")
+            lines.append(f"Ignored (not part of what is graded): {_listing(self.ignored)}.")
+        lines.extend(self.notes)
         if self.replaced_support:
             lines.append(
                 f"The course's own copies of {', '.join(self.replaced_support)} were used instead of yours (given code)."
             )
         return "\n".join(lines)
+
+
+def _listing(paths: list[str]) -> str:
+    shown = [repr(p) if not p.isprintable() else p for p in paths[:MAX_LISTED]]
+    more = f" and {len(paths) - len(shown)} more" if len(paths) > len(shown) else ""
+    return f"{', '.join(shown)}{more}"
 
 
 class IntakeError(Exception):
@@ -139,7 +154,11 @@ def _read_folder(root: Path, intake: Intake) -> dict[str, bytes]:
     """The wanted files under ``root``; :func:`_walk` never enters a linked folder."""
     files: dict[str, bytes] = {}
     wanted = set(ALLOWLIST) | set(SUPPORT_FILES)
-    for path in sorted(_walk(root)):
+    budget = [MAX_ENTRIES]
+    found = _walk(root, budget=budget)
+    if budget[0] <= 0:
+        intake.notes.append(f"The submission holds more than {MAX_ENTRIES} files and folders; only the first were looked at.")
+    for path in sorted(found):
         relative = path.relative_to(root).as_posix()
         if relative not in wanted:
             intake.ignored.append(relative)
@@ -158,7 +177,7 @@ def _read_folder(root: Path, intake: Intake) -> dict[str, bytes]:
 
 def _walk(root: Path, depth: int = 0, budget: list[int] | None = None) -> list[Path]:
     """Files and links under ``root``, without following links, bounded in depth and count."""
-    budget = [20000] if budget is None else budget
+    budget = [MAX_ENTRIES] if budget is None else budget
     found: list[Path] = []
     if depth > 8:
         return found
@@ -180,6 +199,12 @@ def _walk(root: Path, depth: int = 0, budget: list[int] | None = None) -> list[P
 
 
 def _read_zip(path: Path, intake: Intake) -> dict[str, bytes]:
+    size = path.stat().st_size
+    if size > MAX_ARCHIVE_BYTES:
+        raise IntakeError(f"{path.name} is {size >> 20} MiB; a submission zip may be at most {MAX_ARCHIVE_BYTES >> 20} MiB")
+    count = zip_entry_count(path)
+    if count is not None and count > MAX_ENTRIES:
+        raise IntakeError(f"{path.name} holds {count} entries; a submission zip may hold at most {MAX_ENTRIES}")
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
@@ -190,6 +215,9 @@ def _read_zip(path: Path, intake: Intake) -> dict[str, bytes]:
             name = info.filename
             parts = PurePosixPath(name).parts
             if not parts or parts[0] in JUNK_NAMES or info.is_dir():
+                continue
+            if _unsafe(name):
+                intake.unsafe.append(name)
                 continue
             entries[name] = info
         prefix = _zip_prefix(list(entries))
@@ -221,6 +249,33 @@ def _read_zip(path: Path, intake: Intake) -> dict[str, bytes]:
                 else:
                     files[relative] = data
         return files
+
+
+def _unsafe(name: str) -> bool:
+    """A zip entry name that would leave the folder it is extracted to (it never is: intake computes every path)."""
+    return name.startswith(("/", "\\")) or "\\" in name or ".." in PurePosixPath(name).parts or ":" in name.split("/")[0]
+
+
+def zip_entry_count(path: Path) -> int | None:
+    """The number of entries a zip's end-of-directory record announces, read before the directory itself."""
+    with path.open("rb") as stream:
+        stream.seek(0, os.SEEK_END)
+        size = stream.tell()
+        tail_start = max(0, size - (1 << 16) - 22)
+        stream.seek(tail_start)
+        tail = stream.read()
+        end = tail.rfind(b"PK\x05\x06")
+        if end < 0 or len(tail) < end + 22:
+            return None
+        count = int(struct.unpack("<H", tail[end + 10 : end + 12])[0])
+        locator = end - 20
+        if count == 0xFFFF and locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
+            (record,) = struct.unpack("<Q", tail[locator + 8 : locator + 16])
+            stream.seek(record)
+            zip64 = stream.read(56)
+            if zip64[:4] == b"PK\x06\x06" and len(zip64) >= 40:
+                count = int(struct.unpack("<Q", zip64[32:40])[0])
+        return count
 
 
 def _zip_prefix(names: list[str]) -> str:

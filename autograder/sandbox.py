@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import tempfile
@@ -24,7 +25,7 @@ from typing import Any
 
 from autograder.worker import server as worker_server
 from autograder.worker.confine import Confinement
-from autograder.worker.frames import Frame, FrameLimits, FrameReader, WireError, pack_frame
+from autograder.worker.frames import Frame, FrameLimits, FrameReader, TooLarge, WireError, pack_frame
 
 
 class WorkerDied(Exception):
@@ -69,6 +70,9 @@ class ForkServer:
         self.confinement = confinement or Confinement()
         self.sandbox: dict[str, Any] = {}
         """What is in place around workers, as the probe reported it (for the reports)."""
+        self.workers_dir = Path(tempfile.mkdtemp(prefix="autograder-workers-"))
+        """Where working copies go: the grader's, not world-writable, so no sweep of /tmp reaches them."""
+        self.workers_dir.chmod(0o711)
         worker_server.preload()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._log = tempfile.TemporaryFile(mode="a+b")  # appends: the server shares its offset
@@ -139,6 +143,7 @@ class ForkServer:
             _kill_group(self.pid)
             os.waitpid(self.pid, 0)
         self._log.close()
+        shutil.rmtree(self.workers_dir, ignore_errors=True)
 
 
 class Worker:
@@ -192,6 +197,9 @@ class Worker:
                     raise self._died()
                 try:
                     frames = reader.feed(chunk)
+                except TooLarge as error:
+                    self.kill()
+                    raise WorkerDied(f"the result was refused as too large: {error}") from None
                 except WireError as error:
                     self.kill()
                     raise WorkerDied(f"the worker broke the protocol: {error}") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from autograder.intake import Intake
 from autograder.problems import Problem
 from autograder.sandbox import CapturedOutput, ForkServer
@@ -18,6 +20,7 @@ class GradingSession:
         self.limits = limits
         self.output = CapturedOutput(limits.output_bytes)
         self.server = server
+        self.deadline = time.monotonic() + float(limits.grading_seconds)
 
     def student_code(self, problem: Problem) -> StudentCode:
         unusable = next((reason for path in problem.files if (reason := self.intake.problem_with(path))), None)
@@ -31,4 +34,5 @@ class GradingSession:
             limits=self.limits,
             output=self.output,
             device=self.device,
+            deadline=self.deadline,
         )

@@ -26,6 +26,9 @@ class Limits:
     call_seconds: float = _setting(30.0, "wall-clock limit of one call into student code")
     import_seconds: float = _setting(30.0, "wall-clock limit for importing a problem's student files")
     problem_seconds: float = _setting(150.0, "wall-clock budget of all calls of one problem together")
+    grading_seconds: float = _setting(
+        480.0, "wall-clock budget of all calls of one submission together (keep it under Gradescope's timeout)"
+    )
     output_bytes: int = _setting(16 * 1024, "student output kept per test (the rest is counted and cut)")
     result_bytes: int = _setting(256 * 1024 * 1024, "largest tensor a worker may send back")
     header_bytes: int = _setting(1024 * 1024, "largest message header a worker may send back")

@@ -92,8 +92,11 @@ class StudentCode:
         limits: Limits,
         output: CapturedOutput,
         device: str = "cpu",
+        deadline: float | None = None,
     ) -> None:
         self.problem = problem
+        self.deadline = deadline
+        """``time.monotonic()`` by which the whole submission's grading must be done."""
         self.device = device
         self.modules = modules
         self.course = course
@@ -206,7 +209,7 @@ class StudentCode:
         if self._worker is not None and self._worker.alive:
             return self._worker
         self.stop()
-        self._workdir = Path(tempfile.mkdtemp(prefix=f"worker-{self.problem}-"))
+        self._workdir = Path(tempfile.mkdtemp(prefix=f"{self.problem}-", dir=self.server.workers_dir))
         shutil.copytree(self.submission, self._workdir, dirs_exist_ok=True)
         _hand_over(self._workdir, self.server.confinement)
         try:
@@ -230,6 +233,13 @@ class StudentCode:
                 f"The time budget of {self.limits.problem_seconds:g} s for this problem is used up; "
                 "the remaining tests of this problem were not run."
             )
+        if self.deadline is not None:
+            if self.deadline - time.monotonic() <= 0:
+                raise WorkerFailure(
+                    f"The time budget of {self.limits.grading_seconds:g} s for grading the whole submission is used up; "
+                    "this test was not run."
+                )
+            budget_left = min(budget_left, self.deadline - time.monotonic())
         started = time.monotonic()
         try:
             return worker.request(header, buffers, min(seconds, budget_left))
@@ -264,6 +274,8 @@ class StudentCode:
                 f"Memory limit: your code may allocate at most {self.limits.memory_bytes / (1 << 20):.0f} MiB "
                 "beyond what torch itself takes."
             )
+        if "File too large" in message:
+            return f"File size limit: your code may write files of at most {self.limits.file_bytes / (1 << 20):.0f} MiB."
         if error_type in ("PermissionError", "OSError", "ConnectionError") or "Errno" in message:
             return NO_ACCESS_HINT
         return None

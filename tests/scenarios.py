@@ -17,12 +17,23 @@ laid over the base. Only the problems named in ``expect`` are graded:
 ``loses``  it scores less than all its points.
 
 ``messages`` lists text that must appear in the problem's failed tests.
+
+Attacks (``tests/attacks/``) are scenarios too, with optional keys:
+
+``output``              text that must appear in the report (its output or any test's);
+``build``               a builder of ``tests/attack_builders.py`` that finishes the submission
+                        (links, named pipes, hostile zips, huge sparse files);
+``root_only``           the defence it tests needs a worker user (the grader runs as root);
+``leftover_processes``  a process name that must not be running once grading is over;
+``leftover_files``      paths that must not exist once grading is over;
+``max_seconds``         the longest the grading may take (default 60).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +43,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+ATTACKS = Path(__file__).resolve().parent / "attacks"
 BASES = {"reference": ROOT / "reference", "student_template": ROOT / "student_template", "empty": None}
 OUTCOMES = ("full", "zero", "loses")
 
@@ -44,15 +56,33 @@ class Scenario:
     base: str
     expect: dict[str, str]
     messages: dict[str, list[str]] = field(default_factory=dict)
+    output: list[str] = field(default_factory=list)
+    builder: str | None = None
+    root_only: bool = False
+    leftover_processes: str | None = None
+    leftover_files: list[str] = field(default_factory=list)
+    max_seconds: float = 60.0
 
     @classmethod
     def load(cls, folder: Path) -> Scenario:
         spec = json.loads((folder / "scenario.json").read_text())
-        unknown = set(spec) - {"description", "base", "expect", "messages"}
+        optional = {"output", "build", "root_only", "leftover_processes", "leftover_files", "max_seconds"}
+        unknown = set(spec) - {"description", "base", "expect", "messages"} - optional
         if unknown:
             raise ValueError(f"{folder.name}: unknown keys {sorted(unknown)} in scenario.json")
         scenario = cls(
-            folder.name, folder, spec["description"], spec.get("base", "reference"), spec["expect"], spec.get("messages", {})
+            folder.name,
+            folder,
+            spec["description"],
+            spec.get("base", "reference"),
+            spec["expect"],
+            spec.get("messages", {}),
+            spec.get("output", []),
+            spec.get("build"),
+            bool(spec.get("root_only", False)),
+            spec.get("leftover_processes"),
+            spec.get("leftover_files", []),
+            float(spec.get("max_seconds", 60.0)),
         )
         if scenario.base not in BASES:
             raise ValueError(f"{folder.name}: unknown base {scenario.base!r}")
@@ -83,15 +113,28 @@ class Scenario:
             target = destination / path.relative_to(self.folder)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
+        if self.builder is not None:
+            from tests.attack_builders import BUILDERS
+
+            BUILDERS[self.builder](destination)
         return destination
 
 
-def all_scenarios() -> list[Scenario]:
-    return [Scenario.load(folder) for folder in sorted(SCENARIOS.iterdir()) if (folder / "scenario.json").is_file()]
+def all_scenarios(folder: Path = SCENARIOS) -> list[Scenario]:
+    return [Scenario.load(entry) for entry in sorted(folder.iterdir()) if (entry / "scenario.json").is_file()]
 
 
-def grade_all(scenarios: list[Scenario], workdir: Path, *, processes: int = 2, chunk: int = 24) -> dict[str, dict[str, Any]]:
+def grade_all(
+    scenarios: list[Scenario],
+    workdir: Path,
+    *,
+    processes: int = 2,
+    chunk: int = 24,
+    environment: dict[str, str] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Every scenario's report, graded with ``grade-class``: one grader per batch of scenarios that grade the same problems.
+
+    ``environment`` is added to the graders' environment (limits, say).
 
     Start-up (importing torch, forking the fork server) is paid once per batch
     instead of once per scenario; ``processes`` batches run at a time.
@@ -121,7 +164,12 @@ def grade_all(scenarios: list[Scenario], workdir: Path, *, processes: int = 2, c
             str(folder / "reports"),
         ]
         completed = subprocess.run(
-            [*command, "--problems", ",".join(problems), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=1800
+            [*command, "--problems", ",".join(problems), "--quiet"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            env={**os.environ, **(environment or {})},
         )
         (folder / "stderr.txt").write_text(completed.stderr)
 
@@ -162,3 +210,26 @@ def problem_scores(report: dict[str, Any]) -> dict[str, tuple[float, float]]:
 def failures_of(report: dict[str, Any], problem: str) -> str:
     """The outputs of a problem's failed tests, joined."""
     return "\n".join(t["output"] for t in report["tests"] if t["tags"] == [problem] and t["status"] == "failed")
+
+
+def check_outcome(scenario: Scenario, report: dict[str, Any]) -> None:
+    """Assert that ``report`` is what ``scenario`` promises: each problem's outcome, its messages, the report's texts."""
+    assert "missing" not in report, report.get("missing")
+    scores = problem_scores(report)
+    assert not report["extra_data"]["autograder_failed"], report["output"]
+    for problem, outcome in scenario.expect.items():
+        score, maximum = scores[problem]
+        detail = f"{scenario.name}: {problem} scored {score}/{maximum}, expected {outcome}\n{failures_of(report, problem)[:3000]}"
+        if outcome == "full":
+            assert score == maximum, detail
+        elif outcome == "zero":
+            assert score == 0, detail
+        else:
+            assert score < maximum, detail
+        for text in scenario.messages.get(problem, []):
+            assert text in failures_of(report, problem), (
+                f"{scenario.name}: {problem}'s failures do not say {text!r}:\n{failures_of(report, problem)[:3000]}"
+            )
+    everything = "\n".join([report["output"], *(test["output"] for test in report["tests"])])
+    for text in scenario.output:
+        assert text in everything, f"{scenario.name}: the report does not say {text!r}:\n{report['output'][:3000]}"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.scenarios import Scenario, all_scenarios, failures_of, grade_all, problem_scores
+from tests.scenarios import Scenario, all_scenarios, check_outcome, grade_all
 
 SCENARIOS = all_scenarios()
 
@@ -34,20 +34,4 @@ def scenario_reports(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_scenario(scenario: Scenario, scenario_reports: dict[str, dict[str, Any]]) -> None:
-    report = scenario_reports[scenario.name]
-    assert "missing" not in report, report.get("missing")
-    scores = problem_scores(report)
-    assert not report["extra_data"]["autograder_failed"], report["output"]
-    for problem, outcome in scenario.expect.items():
-        score, maximum = scores[problem]
-        detail = f"{scenario.name}: {problem} scored {score}/{maximum}, expected {outcome}\n{failures_of(report, problem)[:3000]}"
-        if outcome == "full":
-            assert score == maximum, detail
-        elif outcome == "zero":
-            assert score == 0, detail
-        else:
-            assert score < maximum, detail
-        for text in scenario.messages.get(problem, []):
-            assert text in failures_of(report, problem), (
-                f"{scenario.name}: {problem}'s failures do not say {text!r}:\n{failures_of(report, problem)[:3000]}"
-            )
+    check_outcome(scenario, scenario_reports[scenario.name])

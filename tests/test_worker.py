@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import pwd
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,12 +14,14 @@ import pytest
 import torch
 
 from autograder.failures import NotImplementedYet, StudentRaised, SubmissionUnusable, WorkerFailure
+from autograder.grade import start_fork_server
 from autograder.problems import COURSE_MODULES
 from autograder.reference import source
 from autograder.sandbox import CapturedOutput, ForkServer
 from autograder.settings import Limits
 from autograder.student import StudentCode, Target
 from autograder.worker.wire import Opaque, Ref
+from tests.scenarios import ROOT
 
 LIMITS = Limits(call_seconds=3.0, import_seconds=3.0, problem_seconds=30.0, output_bytes=200)
 PROBE = Target("probe", "probe")
@@ -57,7 +63,7 @@ def test_results_come_back_as_plain_data(server: ForkServer, tmp_path: Path) -> 
                     "number": 2.5, "nested": (1, [2, None])}[kind]
         """,
     )
-    assert type(code.call(PROBE, "tensor").value) is torch.Tensor
+    assert code.call(PROBE, "tensor").value == Opaque("probe.Liar"), "a tensor subclass is not a plain result"
     assert torch.equal(code.call(PROBE, "array").value, torch.zeros(3, dtype=torch.float64))
     assert code.call(PROBE, "object").value == Opaque("builtins.object")
     assert code.call(PROBE, "number").value == 2.5
@@ -268,3 +274,61 @@ def test_answers_are_read_from_module_attributes(server: ForkServer, tmp_path: P
     with pytest.raises(StudentRaised, match="KeyError"):
         code.get("probe", "MISSING")
     code.stop()
+
+
+def test_the_whole_submission_has_a_time_budget(server: ForkServer, tmp_path: Path) -> None:
+    code = student(server, tmp_path, "def probe():\n    return 1\n")
+    code.deadline = time.monotonic() - 1
+    with pytest.raises(WorkerFailure, match="for grading the whole submission is used up"):
+        code.call(PROBE)
+    code.stop()
+
+
+CONFINEMENT_PROBE = """
+import ctypes, os, resource, socket, sys
+
+def probe(paths):
+    seen = {"uid": os.getuid(), "cwd_writable": os.access(os.getcwd(), os.W_OK)}
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.socket(family, socket.SOCK_STREAM).close()
+            seen[f"socket{int(family)}"] = "allowed"
+        except OSError as error:
+            seen[f"socket{int(family)}"] = error.errno
+    socket.socketpair().__class__  # local sockets stay allowed
+    libc = ctypes.CDLL(None, use_errno=True)
+    seen["ptrace"] = libc.ptrace(16, os.getppid(), 0, 0) == 0  # PTRACE_ATTACH
+    seen["io_uring"] = libc.syscall(425, 1, ctypes.create_string_buffer(120)) >= 0
+    seen["limits"] = {name: resource.getrlimit(getattr(resource, name))[0]
+                      for name in ("RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_AS")}
+    seen["readable"] = []
+    for path in paths:
+        try:
+            open(path, "rb").close()
+            seen["readable"].append(path)
+        except OSError:
+            pass
+    return seen
+"""
+
+
+def test_workers_are_confined(tmp_path: Path) -> None:
+    limits = Limits(cpu_seconds=77, file_bytes=5 << 20, open_files=99)
+    confined = start_fork_server(limits)
+    try:
+        code = student(confined, tmp_path, CONFINEMENT_PROBE)
+        secret = str(ROOT / "reference" / "answers.py")
+        seen = code.call(PROBE, [secret, "/etc/hostname"]).value
+        code.stop()
+    finally:
+        confined.close()
+    assert seen["socket2"] == seen["socket10"] == errno.EACCES
+    assert seen["ptrace"] is False and seen["io_uring"] is False
+    assert seen["limits"]["RLIMIT_CPU"] == 77 and seen["limits"]["RLIMIT_FSIZE"] == 5 << 20
+    assert seen["limits"]["RLIMIT_NOFILE"] == 99 and 0 < seen["limits"]["RLIMIT_AS"] < 1 << 40
+    assert seen["cwd_writable"]
+    assert confined.sandbox["seccomp"].startswith("network sockets")
+    if os.geteuid() == 0:
+        assert seen["uid"] == pwd.getpwnam("autograder-worker").pw_uid
+        assert seen["readable"] == ["/etc/hostname"], "the worker user can read the reference solution"
+        assert confined.sandbox["user"] == "autograder-worker"

@@ -12,7 +12,7 @@ In order, a worker
    network namespace: no network device but a loopback that is down;
 2. when the grader runs as root, becomes the unprivileged worker user (no
    supplementary groups), which cannot read the grader's files (see
-   ``autograder.protect``) and cannot signal or trace the grader; what it
+   ``autograder.privilege``) and cannot signal or trace the grader; what it
    leaves in ``/tmp``, ``/var/tmp`` and ``/dev/shm`` is removed after each
    problem (:func:`sweep_files`);
 3. gets resource limits: address space, CPU time, processes, size of a
@@ -21,8 +21,9 @@ In order, a worker
    and packet sockets, ``io_uring`` (which could open sockets past the filter),
    ``ptrace`` and cross-process memory access, on x86-64 and arm64 Linux.
 
-Steps 1 and 4 are best effort: what was put in place is reported back to the
-grader (:class:`Confinement.applied`), which records it in the report.
+Steps 1 and 4 are best effort: :func:`confine` returns what was put in
+place; the fork server's probe reports it to the grader, which records it in
+every report (``extra_data.sandbox``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import signal
 import stat
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 CLONE_NEWNET = 0x40000000
@@ -67,7 +68,6 @@ class Confinement:
     processes: int = 64
     file_bytes: int = 64 << 20
     open_files: int = 256
-    applied: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -227,24 +227,17 @@ def forbid_tracing() -> None:
         pass
 
 
-def sweep_processes(config: Confinement, keep: set[int], rounds: int = 200) -> int:
+def sweep_processes(keep: set[int], rounds: int = 200) -> int:
     """Kill and reap everything a finished worker left behind; how many processes were killed.
 
-    With a worker user, every process of that user is killed (from a helper
-    that becomes the user: ``kill(-1)``). Without one, the orphans a worker
-    left, which this subreaper inherited, are killed until none is left.
-    ``keep`` are live workers, left alone.
+    This process is a subreaper: whatever a worker started, however it
+    detached itself (``setsid``, double forks), becomes a child of this
+    process when its parent dies. Children other than ``keep`` (the live
+    workers) are killed, round after round, until none is left. Only this
+    fork server's own descendants are touched, so graders running side by
+    side with the same worker user leave each other alone.
     """
     killed = 0
-    if os.geteuid() == 0 and config.uid is not None and not keep:
-        helper = os.fork()
-        if helper == 0:
-            try:
-                os.setresuid(config.uid, config.uid, config.uid)
-                os.kill(-1, signal.SIGKILL)
-            finally:
-                os._exit(0)
-        os.waitpid(helper, 0)
     for _ in range(rounds):
         strays = [pid for pid in _children() if pid not in keep]
         if not strays:
@@ -256,7 +249,7 @@ def sweep_processes(config: Confinement, keep: set[int], rounds: int = 200) -> i
             except ProcessLookupError:
                 pass
         _reap(keep)
-        time.sleep(0.005)
+        time.sleep(0.002)
     _reap(keep)
     return killed
 
@@ -295,8 +288,12 @@ def _reap(keep: set[int]) -> None:
             return
 
 
-def sweep_files(uid: int, roots: tuple[str, ...] = WORLD_WRITABLE, budget: int = 100000) -> int:
-    """Remove what the worker user left in the world-writable folders; how many entries were removed."""
+def sweep_files(uid: int, since: float, roots: tuple[str, ...] = WORLD_WRITABLE, budget: int = 100000) -> int:
+    """Remove what the worker user left in the world-writable folders since ``since``; how many entries were removed.
+
+    Working copies are not there (the grader keeps them in a folder of its
+    own), so this removes only what student code put there itself.
+    """
     removed = 0
     pending = [root for root in roots if os.path.isdir(root) and not os.path.islink(root)]
     while pending and budget > 0:
@@ -311,7 +308,7 @@ def sweep_files(uid: int, roots: tuple[str, ...] = WORLD_WRITABLE, budget: int =
                 info = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            if info.st_uid == uid:
+            if info.st_uid == uid and max(info.st_mtime, info.st_ctime) >= since:
                 if stat.S_ISDIR(info.st_mode):
                     shutil.rmtree(entry.path, ignore_errors=True)
                 else:

@@ -77,11 +77,19 @@ def parse_header(raw: bytes | bytearray, limits: FrameLimits) -> dict[str, Any]:
     if len(sizes) > limits.max_buffers:
         raise WireError(f"a message with {len(sizes)} buffers (at most {limits.max_buffers} allowed)")
     if any(s > limits.max_buffer_bytes for s in sizes) or sum(sizes) > limits.max_total_bytes:
-        raise WireError(
-            f"a message of {sum(sizes)} bytes (at most {limits.max_buffer_bytes} per tensor "
-            f"and {limits.max_total_bytes} in all allowed)"
+        raise TooLarge(
+            f"{_mib(sum(sizes))} of tensor data was sent back (at most {_mib(limits.max_buffer_bytes)} per tensor "
+            f"and {_mib(limits.max_total_bytes)} in all are accepted)"
         )
     return header
+
+
+class TooLarge(WireError):
+    """A message announces more data than the limits allow; nothing of it is read."""
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
 
 
 class FrameReader:

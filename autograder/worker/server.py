@@ -62,6 +62,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 import traceback
 from typing import Any, NoReturn
 
@@ -134,6 +135,7 @@ def _serve_forever(control: socket.socket, course: dict[str, Any], config: Any) 
     from autograder.worker import confine
 
     children: set[int] = set()
+    started: dict[int, float] = {}
     try:
         while True:
             try:
@@ -150,14 +152,15 @@ def _serve_forever(control: socket.socket, course: dict[str, Any], config: Any) 
                 for fd in fds:
                     os.close(fd)
                 children.add(pid)
+                started[pid] = time.time()
                 _send_control(control, {"pid": pid})
             elif message.get("op") == "wait":
                 pid = int(message["pid"])
                 status = _wait(pid) if pid in children else "unknown process"
                 children.discard(pid)
-                swept = confine.sweep_processes(config, keep=children)
-                if config.uid is not None and os.geteuid() == 0 and not children:
-                    swept += confine.sweep_files(config.uid)
+                swept = confine.sweep_processes(keep=children)
+                if config.uid is not None and os.geteuid() == 0:
+                    swept += confine.sweep_files(config.uid, since=started.pop(pid, 0.0) - 1.0)
                 _send_control(control, {"status": status, "swept": swept})
             elif message.get("op") == "probe":
                 _send_control(control, _probe(message, config))

@@ -83,6 +83,11 @@ def encode_value(value: Any, buffers: list[bytes], *, convert_unknown: Callable[
     """
     if value is None or isinstance(value, (bool, str)):
         return value
+    if type(value) in PLAIN_TENSOR_TYPES:
+        return _encode_tensor(value, buffers, kind="tensor")
+    if isinstance(value, torch.Tensor) and convert_unknown is not None:
+        # A subclass (one with __torch_function__, say) is not a plain result: the grader is told its type.
+        return convert_unknown(value)
     if isinstance(value, torch.Tensor):
         return _encode_tensor(value, buffers, kind="tensor")
     if type(value).__module__ == "numpy" and hasattr(value, "__array__") and hasattr(value, "dtype"):
@@ -117,6 +122,7 @@ def encode_value(value: Any, buffers: list[bytes], *, convert_unknown: Callable[
 
 
 _NO_KEY = object()
+PLAIN_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
 
 
 def _plain_key(key: Any) -> Any:

@@ -1,0 +1,7 @@
+import torch.nn as nn
+
+
+class ContentLoss(nn.Module):
+    def forward(self, content_weight, content_current, content_original):
+        while True:
+            pass

@@ -1,0 +1,137 @@
+"""The adversarial corpus: every attack in tests/attacks earns no more than its honest part.
+
+All attacks are graded once per test session (``grade-class``, in batches,
+with short time limits), by whichever pytest process needs them first. Around
+that grading the fixture records what must not change: the autograder's own
+files, a file of the grader's in /tmp (the sentinel), and, per attack, the
+processes and files it tries to leave behind. Attacks marked ``root_only``
+test defences that need a worker user, and are skipped when the tests do not
+run as root.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder.results import validate
+from tests.scenarios import ATTACKS, ROOT, Scenario, all_scenarios, check_outcome, grade_all
+
+IS_ROOT = os.geteuid() == 0
+ATTACK_LIST = all_scenarios(ATTACKS)
+SENTINEL = Path("/tmp/autograder-attack-sentinel")
+LIMITS = {
+    "AUTOGRADER_CALL_SECONDS": "5",
+    "AUTOGRADER_IMPORT_SECONDS": "5",
+    "AUTOGRADER_PROBLEM_SECONDS": "40",
+}
+WATCHED = ("autograder", "reference", "student_template", "run_autograder", "setup.sh", "requirements.txt")
+
+
+def harness_files() -> dict[str, str]:
+    """The content hash of every file of the autograder that a worker must not change."""
+    digests = {}
+    for name in WATCHED:
+        top = ROOT / name
+        for path in [top] if top.is_file() else sorted(top.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digests[str(path.relative_to(ROOT))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def running_process_names() -> set[str]:
+    names = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                names.add(Path(f"/proc/{entry}/comm").read_text().strip())
+            except OSError:
+                continue
+    return names
+
+
+@pytest.fixture(scope="session")
+def attack_outcome(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if hasattr(request.config, "workerinput") else base
+    done = shared / "attack-outcome.json"
+    with (shared / "attack-outcome.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            secret = secrets.token_hex(16)
+            SENTINEL.write_text(secret)
+            SENTINEL.chmod(0o644)
+            before = harness_files()
+            attacks = [a for a in ATTACK_LIST if IS_ROOT or not a.root_only]
+            reports = grade_all(attacks, Path(shared / "attack-grading"), environment=LIMITS, chunk=40)
+            after = harness_files()
+            outcome = {
+                "reports": reports,
+                "changed": sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k)),
+                "sentinel": SENTINEL.read_text() == secret if SENTINEL.exists() else False,
+                "processes": sorted(running_process_names()),
+                "files": sorted(path for a in attacks for path in a.leftover_files if os.path.lexists(path)),
+                "purelib": sorted(p.name for p in Path(sysconfig.get_paths()["purelib"]).glob("attack*")),
+            }
+            SENTINEL.unlink(missing_ok=True)
+            done.write_text(json.dumps(outcome))
+    return dict(json.loads(done.read_text()))
+
+
+@pytest.mark.parametrize("attack", ATTACK_LIST, ids=[a.name for a in ATTACK_LIST])
+def test_attack_earns_no_more_than_its_honest_part(attack: Scenario, attack_outcome: dict[str, Any]) -> None:
+    if attack.root_only and not IS_ROOT:
+        pytest.skip("this defence needs a worker user: run the tests as root")
+    report = attack_outcome["reports"][attack.name]
+    assert "missing" not in report, report.get("missing")
+    validate(report)
+    check_outcome(attack, report)
+    assert report["execution_time"] <= attack.max_seconds, f"grading took {report['execution_time']} s"
+    assert len(json.dumps(report)) < 1 << 20, "the report is larger than 1 MiB"
+    if attack.leftover_processes:
+        assert attack.leftover_processes not in attack_outcome["processes"], "its processes are still running"
+    left = [path for path in attack.leftover_files if path in attack_outcome["files"]]
+    assert not left, f"it left {left} behind"
+
+
+def test_no_attack_changed_the_autograders_files(attack_outcome: dict[str, Any]) -> None:
+    assert attack_outcome["changed"] == []
+    assert attack_outcome["purelib"] == [], "an attack wrote into the Python installation"
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="a worker running as the grader's own user can write the grader's files")
+def test_no_attack_changed_or_removed_a_file_of_the_grader_in_tmp(attack_outcome: dict[str, Any]) -> None:
+    assert attack_outcome["sentinel"], "the sentinel in /tmp was changed or removed"
+
+
+def test_every_attack_report_says_what_confined_it(attack_outcome: dict[str, Any]) -> None:
+    for name, report in attack_outcome["reports"].items():
+        sandbox = report["extra_data"]["sandbox"]
+        assert "network sockets" in sandbox["seccomp"], name
+        assert sandbox["limits"]["cpu_seconds"] > 0, name
+        if IS_ROOT:
+            assert sandbox["user"] == "autograder-worker", name
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root, to run workers with and without a worker user")
+def test_the_disk_attack_succeeds_without_a_worker_user(tmp_path: Path) -> None:
+    """The corpus can fail: with student code running as root, reading the reference earns full marks."""
+    attack = next(a for a in ATTACK_LIST if a.name == "read_grader_files_from_disk")
+    submission = attack.build(tmp_path / "submission")
+    command = [sys.executable, "-m", "autograder", "grade", str(submission), "--results", str(tmp_path / "r.json")]
+    environment = {**os.environ, **LIMITS, "AUTOGRADER_WORKER_USER": ""}
+    subprocess.run([*command, "--problems", "content_loss", "--quiet"], cwd=ROOT, env=environment, check=True, timeout=300)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["score"] == 2.0
+    assert "READ THE REFERENCE SOLUTION" in "\n".join(test["output"] for test in report["tests"])
+    assert report["extra_data"]["sandbox"]["user"] == "the grader's own user"
