@@ -33,7 +33,7 @@ class Limits:
     result_bytes: int = _setting(256 * 1024 * 1024, "largest tensor a worker may send back")
     header_bytes: int = _setting(1024 * 1024, "largest message header a worker may send back")
     memory_bytes: int = _setting(
-        1024 * 1024 * 1024, "address space a worker may allocate beyond what it starts with (torch, shared with the grader)"
+        512 * 1024 * 1024, "address space a worker may allocate beyond what it starts with (torch, shared with the grader)"
     )
     cpu_seconds: int = _setting(120, "CPU time of one worker process (a worker serves one problem)")
     processes: int = _setting(64, "processes and threads of the worker user at once (only with a worker user)")

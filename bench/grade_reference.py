@@ -10,6 +10,12 @@ children once, as a container's memory limit does.
     python bench/grade_reference.py --cpus 0        # pinned to one core
     python bench/grade_reference.py --problems content_loss,tv_loss
     python bench/grade_reference.py --repeat 5      # the median of five gradings
+    python bench/grade_reference.py --cpus 0 --memory-limit 768   # Gradescope's default container, roughly
+
+``--memory-limit`` (root only) runs the grading in a memory cgroup of that many
+MiB (cgroup v2, or v1's memory controller) and says whether anything in it was
+killed for memory: a hard check that the whole grading fits, where PSS is an
+estimate.
 """
 
 from __future__ import annotations
@@ -69,10 +75,50 @@ class PeakMemory(threading.Thread):
             time.sleep(self.interval)
 
 
-def run_once(command: list[str], results: Path) -> tuple[int, float, int, dict[str, object]]:
+class MemoryCgroup:
+    """A memory cgroup with a limit, for the grading and everything it starts (root only)."""
+
+    def __init__(self, mib: int) -> None:
+        unified = Path("/sys/fs/cgroup")
+        if (unified / "cgroup.controllers").exists() and "memory" in (unified / "cgroup.controllers").read_text():
+            self.path, self.limit_file, self.events = unified / "autograder-bench", "memory.max", "memory.events"
+        elif Path("/sys/fs/cgroup/memory").is_dir():
+            memory = Path("/sys/fs/cgroup/memory")
+            self.path, self.limit_file, self.events = memory / "autograder-bench", "memory.limit_in_bytes", "memory.oom_control"
+        else:
+            raise SystemExit("--memory-limit: no memory cgroup controller here")
+        self.path.mkdir(exist_ok=True)
+        (self.path / self.limit_file).write_text(str(mib << 20))
+        swap = self.path / ("memory.swap.max" if self.limit_file == "memory.max" else "memory.memsw.limit_in_bytes")
+        if swap.exists():
+            try:
+                swap.write_text("0" if swap.name == "memory.swap.max" else str(mib << 20))
+            except OSError:
+                pass
+        self.mib = mib
+
+    def enter(self) -> None:
+        """Move the calling process into the cgroup (run in the child before exec)."""
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def oom_kills(self) -> int:
+        for line in (self.path / self.events).read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return 0
+
+    def peak_mib(self) -> float | None:
+        for name in ("memory.peak", "memory.max_usage_in_bytes"):
+            if (self.path / name).exists():
+                return int((self.path / name).read_text()) / (1 << 20)
+        return None
+
+
+def run_once(command: list[str], results: Path, cgroup: MemoryCgroup | None = None) -> tuple[int, float, int, dict[str, object]]:
     """One grading: exit code, wall seconds, peak PSS in KiB, the report."""
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=ROOT)
+    process = subprocess.Popen(command, cwd=ROOT, preexec_fn=cgroup.enter if cgroup else None)
     sampler = PeakMemory(process.pid)
     sampler.start()
     code = process.wait()
@@ -88,7 +134,9 @@ def main() -> int:
     parser.add_argument("--problems", default=None)
     parser.add_argument("--cpus", default=None, help="pin the grading to these CPUs (taskset list, e.g. 0)")
     parser.add_argument("--repeat", type=int, default=1, help="grade this many times; report the median (and range)")
+    parser.add_argument("--memory-limit", type=int, default=None, help="MiB: grade inside a memory cgroup (root only)")
     arguments = parser.parse_args()
+    cgroup = MemoryCgroup(arguments.memory_limit) if arguments.memory_limit else None
     runs = []
     with tempfile.TemporaryDirectory() as scratch:
         results = Path(scratch) / "results.json"
@@ -98,7 +146,7 @@ def main() -> int:
         if arguments.cpus is not None:
             command = ["taskset", "-c", arguments.cpus, *command]
         for _ in range(max(arguments.repeat, 1)):
-            runs.append(run_once(command, results))
+            runs.append(run_once(command, results, cgroup))
     code, _, _, report = runs[-1]
     walls = sorted(run[1] for run in runs)
     peaks = sorted(run[2] for run in runs)
@@ -110,6 +158,12 @@ def main() -> int:
     for key, entry in problems.items():
         print(f"  {key:<20} {entry['seconds']:6.2f} s   {entry['score']:g} / {entry['max_score']:g}   (last run)")
     print(f"peak memory (PSS, grader and workers together): {peaks[-1] / 1024:.0f} MiB (largest of the runs)")
+    if cgroup is not None:
+        peak = cgroup.peak_mib()
+        print(
+            f"memory cgroup of {cgroup.mib} MiB: {cgroup.oom_kills()} processes killed for memory"
+            + (f"; peak usage {peak:.0f} MiB (page cache included)" if peak is not None else "")
+        )
     print(f"goals: {GOALS}")
     return code
 

@@ -16,7 +16,8 @@ In order, a worker
    leaves in ``/tmp``, ``/var/tmp`` and ``/dev/shm`` is removed after each
    problem (:func:`sweep_files`);
 3. gets resource limits: address space, CPU time, processes, size of a
-   written file, open files, no core dumps;
+   written file, open files, no core dumps; and is the first process the
+   kernel kills when memory runs out (``oom_score_adj`` 1000), not the grader;
 4. sets ``no_new_privs`` and installs a seccomp filter that refuses Internet
    and packet sockets, ``io_uring`` (which could open sockets past the filter),
    ``ptrace`` and cross-process memory access, on x86-64 and arm64 Linux.
@@ -63,7 +64,7 @@ class Confinement:
     user: str | None = None
     uid: int | None = None
     gid: int | None = None
-    memory_bytes: int = 1 << 30
+    memory_bytes: int = 512 << 20
     cpu_seconds: int = 120
     processes: int = 64
     file_bytes: int = 64 << 20
@@ -103,6 +104,7 @@ def confine(config: Confinement, workdir: str) -> dict[str, Any]:
     """Confine this process (a new worker, still trusted); what was put in place."""
     libc = _libc()
     applied: dict[str, Any] = {}
+    applied["oom_score_adj"] = _first_to_be_killed()
     if os.geteuid() == 0 and config.uid is not None:
         applied["network"] = _new_network_namespace(libc)
         os.setgroups([])
@@ -119,6 +121,16 @@ def confine(config: Confinement, workdir: str) -> dict[str, Any]:
 
     tempfile.tempdir = workdir
     return applied
+
+
+def _first_to_be_killed() -> int | None:
+    """When the machine runs out of memory, the kernel kills a worker before the grader (which writes the report)."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as stream:
+            stream.write("1000")
+        return 1000
+    except OSError:
+        return None
 
 
 def _new_network_namespace(libc: Any) -> str:
