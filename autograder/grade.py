@@ -68,6 +68,8 @@ def class_main(submissions: Path, out_dir: Path, problems: str | None = None, qu
         return 2
     entries = sorted(e for e in Path(submissions).iterdir() if not e.name.startswith("."))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        Path(out_dir).chmod(0o700)  # other students' reports are not the worker user's to read
     rows: list[list[object]] = []
     try:
         with _fork_server_or_error() as server:

@@ -72,9 +72,7 @@ class Intake:
         for path, reason in self.rejected.items():
             lines.append(f"Not used: {path}: {reason}.")
         if self.unsafe:
-            lines.append(
-                f"Ignored as unsafe (an absolute path or '..'; nothing was written for them): {_listing(self.unsafe)}."
-            )
+            lines.append(f"Ignored as unsafe (an absolute path or '..'; nothing was written for them): {_listing(self.unsafe)}.")
         if self.ignored:
             lines.append(f"Ignored (not part of what is graded): {_listing(self.ignored)}.")
         lines.extend(self.notes)

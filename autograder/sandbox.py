@@ -113,8 +113,14 @@ class ForkServer:
 
     def probe(self, hidden: list[str], readable: list[str]) -> dict[str, Any]:
         """Confine a throwaway worker and ask it what it can reach (see ``autograder.worker.server``)."""
-        self._control.sendall(json.dumps({"op": "probe", "hidden": hidden, "readable": readable}).encode())
-        return self._reply(self.start_seconds)
+        workdir = Path(tempfile.mkdtemp(prefix="probe-", dir=self.workers_dir))
+        hand_over(workdir, self.confinement)
+        try:
+            request = {"op": "probe", "workdir": str(workdir), "hidden": hidden, "readable": readable}
+            self._control.sendall(json.dumps(request).encode())
+            return self._reply(self.start_seconds)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     def _reply(self, seconds: float) -> dict[str, Any]:
         ready, _, _ = select.select([self._control], [], [], seconds)
@@ -271,6 +277,16 @@ def _kill_group(pid: int) -> None:
             target()
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def hand_over(workdir: Path, confinement: Confinement) -> None:
+    """Make ``workdir`` the worker user's (the only place it may write); nothing to do without a worker user."""
+    if confinement.uid is None or os.geteuid() != 0:
+        return
+    for folder, _, names in os.walk(workdir):
+        os.chown(folder, confinement.uid, confinement.gid)  # type: ignore[arg-type]
+        for name in names:
+            os.chown(os.path.join(folder, name), confinement.uid, confinement.gid)  # type: ignore[arg-type]
 
 
 def worker_environment() -> dict[str, str]:

@@ -10,7 +10,6 @@ submission, and started again after it dies; each problem has its own.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -21,9 +20,8 @@ from typing import Any, NoReturn
 import torch
 
 from autograder.failures import AutograderFault, NotImplementedYet, StudentRaised, SubmissionUnusable, WorkerFailure
-from autograder.sandbox import CapturedOutput, ForkServer, Worker, WorkerDied
+from autograder.sandbox import CapturedOutput, ForkServer, Worker, WorkerDied, hand_over
 from autograder.settings import Limits
-from autograder.worker.confine import Confinement
 from autograder.worker.frames import FrameLimits, WireError
 from autograder.worker.wire import decode_value, encode_value
 
@@ -211,7 +209,7 @@ class StudentCode:
         self.stop()
         self._workdir = Path(tempfile.mkdtemp(prefix=f"{self.problem}-", dir=self.server.workers_dir))
         shutil.copytree(self.submission, self._workdir, dirs_exist_ok=True)
-        _hand_over(self._workdir, self.server.confinement)
+        hand_over(self._workdir, self.server.confinement)
         try:
             self._worker = self.server.spawn(self._workdir, self.course, FrameLimits(**self.limits.frame_limits()), self.output)
         except WorkerDied as died:
@@ -279,16 +277,6 @@ class StudentCode:
         if error_type in ("PermissionError", "OSError", "ConnectionError") or "Errno" in message:
             return NO_ACCESS_HINT
         return None
-
-
-def _hand_over(workdir: Path, confinement: Confinement) -> None:
-    """Make the working copy the worker user's (the only place it may write)."""
-    if confinement.uid is None or os.geteuid() != 0:
-        return
-    for folder, _, names in os.walk(workdir):
-        os.chown(folder, confinement.uid, confinement.gid)  # type: ignore[arg-type]
-        for name in names:
-            os.chown(os.path.join(folder, name), confinement.uid, confinement.gid)  # type: ignore[arg-type]
 
 
 def import_error_message(error: dict[str, Any]) -> str:

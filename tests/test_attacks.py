@@ -34,6 +34,7 @@ LIMITS = {
     "AUTOGRADER_CALL_SECONDS": "5",
     "AUTOGRADER_IMPORT_SECONDS": "5",
     "AUTOGRADER_PROBLEM_SECONDS": "40",
+    "AUTOGRADER_RESULT_BYTES": str(64 << 20),
 }
 WATCHED = ("autograder", "reference", "student_template", "run_autograder", "setup.sh", "requirements.txt")
 
@@ -65,7 +66,9 @@ def attack_outcome(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if hasattr(request.config, "workerinput") else base
     done = shared / "attack-outcome.json"
-    with (shared / "attack-outcome.lock").open("w") as lock:
+    # The scenarios' lock: attacks that exhaust the worker user's processes or signal its
+    # processes would disturb a grading running beside them (see the README's security section).
+    with (shared / "grading.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
             secret = secrets.token_hex(16)

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from autograder.intake import ALLOWLIST, MAX_FILE_BYTES, SUPPORT_FILES, IntakeError, take_submission
+from autograder.intake import (
+    ALLOWLIST,
+    MAX_ENTRIES,
+    MAX_FILE_BYTES,
+    SUPPORT_FILES,
+    IntakeError,
+    take_submission,
+    zip_entry_count,
+)
 from autograder.reference import REFERENCE_DIR
 
 GRADED = ["style_modules/content_loss.py", "style_utils.py"]
@@ -121,3 +129,30 @@ def test_unreadable_submissions_raise_a_clear_error(tmp_path: Path) -> None:
         take_submission(broken, tmp_path / "tree1", REFERENCE_DIR)
     with pytest.raises(IntakeError, match="neither a folder nor a zip"):
         take_submission(tmp_path / "nowhere", tmp_path / "tree2", REFERENCE_DIR)
+
+
+def test_a_zip_with_too_many_entries_is_refused_before_its_directory_is_read(tmp_path: Path) -> None:
+    archive = tmp_path / "many.zip"
+    with zipfile.ZipFile(archive, "w") as stream:
+        for index in range(MAX_ENTRIES + 1):
+            stream.writestr(f"junk/{index}", b"")
+    assert zip_entry_count(archive) == MAX_ENTRIES + 1
+    with pytest.raises(IntakeError, match=f"holds {MAX_ENTRIES + 1} entries; a submission zip may hold at most"):
+        take_submission(archive, tmp_path / "tree", REFERENCE_DIR)
+
+
+def test_zip_entry_counts_are_read_from_zip64_records_too(tmp_path: Path) -> None:
+    archive = tmp_path / "zip64.zip"
+    with zipfile.ZipFile(archive, "w") as stream:
+        for index in range(70000):  # more than a 16-bit count holds, so the count is in the zip64 record
+            stream.writestr(zipfile.ZipInfo(f"{index}"), b"")
+    assert zip_entry_count(archive) == 70000
+
+
+def test_unsafe_zip_names_are_listed_as_such(tmp_path: Path) -> None:
+    names = ["../answers.py", "/answers.py", "a/../../answers.py", "..\\answers.py", "C:/answers.py"]
+    archive = write_zip(tmp_path / "slip.zip", [*GRADED, *names])
+    intake = take_submission(archive, tmp_path / "tree", REFERENCE_DIR)
+    assert sorted(intake.unsafe) == sorted(names)
+    assert "Ignored as unsafe" in intake.report(set(GRADED))
+    assert not (tmp_path / "answers.py").exists() and not (tmp_path / "tree" / "answers.py").exists()

@@ -24,7 +24,7 @@ def scenario_reports(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if hasattr(request.config, "workerinput") else base
     done = shared / "scenario-reports.json"
-    with (shared / "scenario-reports.lock").open("w") as lock:
+    with (shared / "grading.lock").open("w") as lock:  # shared with the attacks (tests/test_attacks.py)
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
             reports = grade_all(SCENARIOS, Path(shared / "scenario-grading"))

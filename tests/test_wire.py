@@ -120,9 +120,9 @@ def test_headers_with_non_standard_json_or_huge_sizes_are_refused() -> None:
         parse_header(b'{"x": NaN}', limits)
     with pytest.raises(WireError, match="JSON object"):
         parse_header(b"[1, 2]", limits)
-    with pytest.raises(WireError, match="at most 10 per tensor"):
+    with pytest.raises(WireError, match="at most 10 bytes per tensor"):
         parse_header(json.dumps({"buffers": [11]}).encode(), limits)
-    with pytest.raises(WireError, match="at most 10 per tensor"):
+    with pytest.raises(WireError, match="at most 10 bytes per tensor"):
         parse_header(json.dumps({"buffers": [8, 8]}).encode(), limits)
     with pytest.raises(WireError, match="buffers"):
         parse_header(json.dumps({"buffers": [1, 1, 1]}).encode(), limits)

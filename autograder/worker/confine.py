@@ -105,8 +105,9 @@ def confine(config: Confinement, workdir: str) -> dict[str, Any]:
     libc = _libc()
     applied: dict[str, Any] = {}
     applied["oom_score_adj"] = _first_to_be_killed()
-    if os.geteuid() == 0 and config.uid is not None:
+    if os.geteuid() == 0:
         applied["network"] = _new_network_namespace(libc)
+    if os.geteuid() == 0 and config.uid is not None:
         os.setgroups([])
         os.setresgid(config.gid, config.gid, config.gid)  # type: ignore[arg-type]
         os.setresuid(config.uid, config.uid, config.uid)

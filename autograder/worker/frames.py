@@ -89,7 +89,7 @@ class TooLarge(WireError):
 
 
 def _mib(size: int) -> str:
-    return f"{size / (1 << 20):.1f} MiB"
+    return f"{size / (1 << 20):.1f} MiB" if size >= 1 << 20 else f"{size} bytes"
 
 
 class FrameReader:

@@ -21,7 +21,8 @@ Control messages (grader -> fork server, on the control socket)::
     {"op": "wait", "pid": int}                             -> {"status": str, "swept": int}
         (reaps the worker, then kills what it left behind and, with a
         worker user, removes its files from /tmp, /var/tmp and /dev/shm)
-    {"op": "probe", "hidden": [str], "readable": [str]}    -> {"applied": {...}, "exposed": [str],
+    {"op": "probe", "workdir": str, "hidden": [str], "readable": [str]}
+                                                           -> {"applied": {...}, "exposed": [str],
                                                                "unreadable": [str], "error": str|null}
         (a throwaway worker, confined as every worker is, reports what was
         put in place, which ``hidden`` files it can open and which
@@ -177,9 +178,7 @@ def _probe(message: dict[str, Any], config: Any) -> dict[str, Any]:
     """Confine a throwaway child as a worker and report what it can reach (see the module's docstring)."""
     from autograder.worker import confine
 
-    workdir = tempfile.mkdtemp(prefix="probe-")
-    if config.uid is not None and os.geteuid() == 0:
-        os.chown(workdir, config.uid, config.gid)
+    workdir = str(message["workdir"])
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -203,10 +202,6 @@ def _probe(message: dict[str, Any], config: Any) -> dict[str, Any]:
         chunks.append(chunk)
     os.close(read_end)
     os.waitpid(pid, 0)
-    try:
-        os.rmdir(workdir)
-    except OSError:
-        pass
     try:
         return dict(json.loads(b"".join(chunks) or b"{}"))
     except ValueError:

@@ -4,4 +4,4 @@ import torch.nn as nn
 
 class ContentLoss(nn.Module):
     def forward(self, content_weight, content_current, content_original):
-        return torch.zeros(100 * 2**20, dtype=torch.float32)
+        return torch.zeros(25 * 2**20, dtype=torch.float32)

