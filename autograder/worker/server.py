@@ -4,8 +4,7 @@ The grader calls :func:`preload` (imports of torch, numpy, scipy, PIL,
 matplotlib with the Agg backend, and a warm-up of torch's lazy set-up), then
 forks; the new process calls :func:`serve` and becomes the fork server. Its
 memory is the grader's, shared copy-on-write, so torch is in memory once. It
-loads the trusted course modules it is told about, before any student code
-exists in the process, and waits on its control socket. For every problem the
+knows where the trusted course modules are, and waits on its control socket. For every problem the
 grader asks it to fork a child. The child gets its own session (so the grader
 can kill it and everything it started with one signal), its own copy of the
 submission as working directory, stdout and stderr on a pipe the grader
@@ -16,8 +15,9 @@ Control messages (grader -> fork server, on the control socket)::
 
     {"op": "spawn", "workdir": str, "course": [str]}
         + two file descriptors (request socket, output pipe)   -> {"pid": int}
-        ("course" names the trusted course modules the child may use;
-        the others are dropped before any student code is imported)
+        ("course" names the trusted course modules the child may use; the
+        child loads these, and only these, before it is confined and before
+        any student code is imported: no other worker has them in memory)
     {"op": "wait", "pid": int}                             -> {"status": str, "swept": int}
         (reaps the worker, then kills what it left behind and, with a
         worker user, removes its files from /tmp, /var/tmp and /dev/shm)
@@ -51,7 +51,6 @@ Only ``autograder.worker`` modules are imported here; nothing of the grader.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import importlib.util
 import io
@@ -118,8 +117,10 @@ def serve(
         control = socket.socket(fileno=3)
         os.environ.clear()
         os.environ.update(environment)
-        course = _load_course_modules(course_paths)
-        _serve_forever(control, course, confine.Confinement.from_json(config))
+        missing = [path for path in course_paths.values() if not os.path.isfile(path)]
+        if missing:
+            raise FileNotFoundError(f"course modules not found: {missing}")
+        _serve_forever(control, course_paths, confine.Confinement.from_json(config))
     except BaseException:  # noqa: BLE001 - the fork server must never return into the grader's code
         traceback.print_exc()
         code = 70
@@ -132,7 +133,7 @@ def _max_fd() -> int:
     return soft if 0 < soft < 1 << 20 else 1 << 16
 
 
-def _serve_forever(control: socket.socket, course: dict[str, Any], config: Any) -> None:
+def _serve_forever(control: socket.socket, course: dict[str, str], config: Any) -> None:
     from autograder.worker import confine
 
     children: set[int] = set()
@@ -287,7 +288,7 @@ def _wait(pid: int) -> str:
 # --------------------------------------------------------------------------- child
 
 
-def _run_child(message: dict[str, Any], fds: list[int], course: dict[str, Any], config: Any) -> None:
+def _run_child(message: dict[str, Any], fds: list[int], course_paths: dict[str, str], config: Any) -> None:
     """Become a worker for one problem; never returns."""
     code = 0
     try:
@@ -308,11 +309,7 @@ def _run_child(message: dict[str, Any], fds: list[int], course: dict[str, Any], 
         sys.path[:] = [workdir, *(p for p in sys.path if p and os.path.realpath(p) != HARNESS_ROOT)]
         sys.dont_write_bytecode = True
         allowed = set(message.get("course", []))
-        for name in list(course):
-            if name not in allowed:
-                del course[name]
-                sys.modules.pop(f"_autograder_course_{name}", None)
-        gc.collect()  # the dropped modules' functions and globals form cycles
+        course = _load_course_modules({name: path for name, path in course_paths.items() if name in allowed})
         from autograder.worker import confine
 
         confine.confine(config, workdir)
