@@ -20,6 +20,7 @@ from autograder.reference import source
 from autograder.sandbox import CapturedOutput, ForkServer
 from autograder.settings import Limits
 from autograder.student import StudentCode, Target
+from autograder.worker.confine import sweep_files
 from autograder.worker.wire import Opaque, Ref
 from tests.scenarios import ROOT
 
@@ -332,3 +333,31 @@ def test_workers_are_confined(tmp_path: Path) -> None:
         assert seen["uid"] == pwd.getpwnam("autograder-worker").pw_uid
         assert seen["readable"] == ["/etc/hostname"], "the worker user can read the reference solution"
         assert confined.sandbox["user"] == "autograder-worker"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to own files as another user")
+def test_what_a_worker_left_in_shared_folders_is_removed(tmp_path: Path) -> None:
+    """Where a worker cannot have a private /tmp, its new files there are removed after the problem, and only those."""
+    worker_uid = 54321
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    nested = shared / "world-writable"
+    nested.mkdir()
+    nested.chmod(0o1777)
+    (shared / "the-graders.txt").write_text("not the worker's")
+    old = shared / "old.txt"
+    old.write_text("the worker's, from before this worker")
+    os.chown(old, worker_uid, worker_uid)
+    time.sleep(0.05)
+    since = time.time()
+    for path in (shared / "left.txt", shared / "folder", nested / "deep.txt"):
+        if path.name == "folder":
+            path.mkdir()
+            (path / "inside.txt").write_text("x")
+        else:
+            path.write_text("x")
+        os.chown(path, worker_uid, worker_uid)
+    removed = sweep_files(worker_uid, since, roots=(str(shared),))
+    assert removed == 3
+    assert sorted(p.name for p in shared.rglob("*")) == ["old.txt", "the-graders.txt", "world-writable"]

@@ -8,13 +8,14 @@ to be importable.
 
 In order, a worker
 
-1. when the grader runs as root and the platform allows it, enters a new
-   network namespace: no network device but a loopback that is down;
+1. when the grader runs as root and the platform allows it, enters new
+   network and mount namespaces: no network device but a loopback that is
+   down, and private, empty ``/tmp``, ``/var/tmp`` and ``/dev/shm`` (where
+   it may not, what the worker user leaves in them is removed after each
+   problem: :func:`sweep_files`);
 2. when the grader runs as root, becomes the unprivileged worker user (no
    supplementary groups), which cannot read the grader's files (see
-   ``autograder.privilege``) and cannot signal or trace the grader; what it
-   leaves in ``/tmp``, ``/var/tmp`` and ``/dev/shm`` is removed after each
-   problem (:func:`sweep_files`);
+   ``autograder.privilege``) and cannot signal or trace the grader;
 3. gets resource limits: address space, CPU time, processes, size of a
    written file, open files, no core dumps; and is the first process the
    kernel kills when memory runs out (``oom_score_adj`` 1000), not the grader;
@@ -44,6 +45,12 @@ from dataclasses import dataclass
 from typing import Any
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 PR_SET_DUMPABLE = 4
@@ -107,6 +114,7 @@ def confine(config: Confinement, workdir: str) -> dict[str, Any]:
     applied["oom_score_adj"] = _first_to_be_killed()
     if os.geteuid() == 0:
         applied["network"] = _new_network_namespace(libc)
+        applied["tmp"] = _private_tmp(libc, workdir)
     if os.geteuid() == 0 and config.uid is not None:
         os.setgroups([])
         os.setresgid(config.gid, config.gid, config.gid)  # type: ignore[arg-type]
@@ -138,6 +146,32 @@ def _new_network_namespace(libc: Any) -> str:
     if libc.unshare(CLONE_NEWNET) == 0:
         return "a new network namespace (no interfaces but a loopback that is down)"
     return f"no network namespace ({os.strerror(ctypes.get_errno())})"
+
+
+def _private_tmp(libc: Any, workdir: str) -> str:
+    """Empty, private tmpfs on /tmp, /var/tmp and /dev/shm, in a mount namespace of this worker only.
+
+    The working copy, which may lie under /tmp, is bound back at its own path.
+    Where mount namespaces are not allowed (an unprivileged container), the
+    folders stay shared and the fork server removes what the worker user
+    left in them after each problem.
+    """
+    if libc.unshare(CLONE_NEWNS) != 0 or libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return f"shared ({os.strerror(ctypes.get_errno())}): what the worker leaves there is removed after each problem"
+    keep = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        mounted = []
+        for path in WORLD_WRITABLE:
+            if os.path.isdir(path) and not os.path.islink(path):
+                if libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777,size=64m") == 0:
+                    mounted.append(path)
+        if any(workdir.startswith(path + os.sep) for path in mounted):
+            os.makedirs(workdir, mode=0o755, exist_ok=True)
+            _check(libc.mount(f"/proc/self/fd/{keep}".encode(), workdir.encode(), None, MS_BIND, None), "bind mount")
+        os.chdir(workdir)
+    finally:
+        os.close(keep)
+    return f"private, empty tmpfs on {', '.join(mounted)}" if mounted else "shared"
 
 
 def set_limits(config: Confinement) -> dict[str, int]:
