@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -138,3 +139,22 @@ def test_the_disk_attack_succeeds_without_a_worker_user(tmp_path: Path) -> None:
     assert report["score"] == 2.0
     assert "READ THE REFERENCE SOLUTION" in "\n".join(test["output"] for test in report["tests"])
     assert report["extra_data"]["sandbox"]["user"] == "the grader's own user"
+
+
+@pytest.mark.skipif(not IS_ROOT or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_attacks_hold_without_namespaces_as_in_an_unprivileged_container(tmp_path: Path) -> None:
+    """Gradescope's container allows no namespaces: the seccomp filter and the sweeps must hold alone."""
+    chosen = [a for a in ATTACK_LIST if a.name in ("writes_outside_the_working_copy", "network_connection", "fork_storm")]
+    for attack in chosen:
+        attack.build(tmp_path / "submissions" / attack.name)
+    command = [sys.executable, "-m", "autograder", "grade-class", str(tmp_path / "submissions")]
+    command += ["--out-dir", str(tmp_path / "reports"), "--problems", "content_loss,tv_loss", "--quiet"]
+    without_namespaces = ["setpriv", "--bounding-set=-sys_admin", *command]
+    subprocess.run(without_namespaces, cwd=ROOT, env={**os.environ, **LIMITS}, check=True, timeout=300)
+    for attack in chosen:
+        report = json.loads((tmp_path / "reports" / f"{attack.name}.json").read_text())
+        check_outcome(attack, report)
+        assert report["extra_data"]["sandbox"]["network"].startswith("no network namespace")
+        assert report["extra_data"]["sandbox"]["tmp"].startswith("shared")
+        assert not [path for path in attack.leftover_files if os.path.lexists(path)]
+    assert "attack-storm" not in running_process_names()
