@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import os
 import sys
@@ -43,7 +44,7 @@ def main(submission: Path, results: Path, problems: str | None = None, quiet: bo
         print(f"error: {error}", file=sys.stderr)
         write_results(results, autograder_failure(problem_registry.PROBLEMS, f"Bad arguments: {error}", execution_time=0.0))
         return 2
-    with _fork_server_or_error() as server:
+    with _fork_server_or_error(device) as server:
         report = _grade_and_write(Path(submission), Path(results), selected, server, started, device)
     if not quiet:
         print(summary(report))
@@ -72,7 +73,7 @@ def class_main(submissions: Path, out_dir: Path, problems: str | None = None, qu
         Path(out_dir).chmod(0o700)  # other students' reports are not the worker user's to read
     rows: list[list[object]] = []
     try:
-        with _fork_server_or_error() as server:
+        with _fork_server_or_error(device) as server:
             for entry in entries:
                 report = _grade_and_write(entry, Path(out_dir) / f"{entry.name}.json", selected, server, time.monotonic(), device)
                 rows.append(summary_row(entry.name, report, selected))
@@ -84,10 +85,10 @@ def class_main(submissions: Path, out_dir: Path, problems: str | None = None, qu
 
 
 @contextlib.contextmanager
-def _fork_server_or_error() -> Iterator[ForkServer | Exception]:
+def _fork_server_or_error(device: str) -> Iterator[ForkServer | Exception]:
     """The fork server for a grading run, or the error that kept it from starting (reported per submission)."""
     try:
-        server = start_fork_server(Limits.from_environment())
+        server = start_fork_server(Limits.from_environment(), device)
     except PrivilegeError as error:
         print(f"error: {error}", file=sys.stderr)
         yield error
@@ -102,14 +103,18 @@ def _fork_server_or_error() -> Iterator[ForkServer | Exception]:
         server.close()
 
 
-def start_fork_server(limits: Limits) -> ForkServer:
+def start_fork_server(limits: Limits, device: str = "cpu") -> ForkServer:
     """The fork server, its workers confined; :class:`PrivilegeError` unless a probe worker shows that they are.
 
     As root, the grader's folders are first closed to the worker user; the
     probe then checks, as that user, that they stay closed and that Python's
     installation can be read. ``server.sandbox`` says what is in place, for the reports.
+    On a GPU workers get no address-space limit: CUDA reserves tens of GiB of
+    address space when it starts.
     """
     confinement = worker_confinement(limits)
+    if device == "cuda":
+        confinement = dataclasses.replace(confinement, memory_bytes=0)
     if confinement.uid is not None:
         protect_grader_files()
     confine.forbid_tracing()

@@ -11,6 +11,11 @@ cd "$(dirname "$0")/.."
 out="${1:-/tmp/gpu-check}"
 python="${PYTHON:-python3}"
 mkdir -p "$out"
+# As root, workers run as the worker user (see the README's security section); the
+# interpreter given as PYTHON must be readable by that user.
+if [ "$(id -u)" = 0 ] && ! id -u autograder-worker >/dev/null 2>&1; then
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin autograder-worker
+fi
 
 "$python" - <<'PY'
 import torch

@@ -361,3 +361,13 @@ def test_what_a_worker_left_in_shared_folders_is_removed(tmp_path: Path) -> None
     removed = sweep_files(worker_uid, since, roots=(str(shared),))
     assert removed == 3
     assert sorted(p.name for p in shared.rglob("*")) == ["old.txt", "the-graders.txt", "world-writable"]
+
+
+def test_gpu_workers_get_no_address_space_limit() -> None:
+    """CUDA reserves tens of GiB of address space when it starts: a limit on it would fail every GPU worker."""
+    for device, limited in (("cpu", True), ("cuda", False)):
+        server = start_fork_server(Limits(), device)
+        try:
+            assert ("address_space" in server.sandbox["limits"]) is limited, device
+        finally:
+            server.close()

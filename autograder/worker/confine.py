@@ -65,7 +65,8 @@ class Confinement:
 
     ``uid``/``gid`` are the worker user's (``None``: workers keep the
     grader's user, as on a laptop). ``memory_bytes`` is address space a
-    worker may add to what it starts with (torch, shared with the grader).
+    worker may add to what it starts with (torch, shared with the grader);
+    0 sets no limit.
     """
 
     user: str | None = None
@@ -176,14 +177,14 @@ def _private_tmp(libc: Any, workdir: str) -> str:
 
 def set_limits(config: Confinement) -> dict[str, int]:
     """The resource limits of a worker; address space is counted from what it has now."""
-    start = _address_space()
     limits = {
-        resource.RLIMIT_AS: start + int(config.memory_bytes),
         resource.RLIMIT_CPU: int(config.cpu_seconds),
         resource.RLIMIT_FSIZE: int(config.file_bytes),
         resource.RLIMIT_NOFILE: int(config.open_files),
         resource.RLIMIT_CORE: 0,
     }
+    if config.memory_bytes > 0:  # 0: no limit (a GPU worker: CUDA reserves tens of GiB of address space)
+        limits[resource.RLIMIT_AS] = _address_space() + int(config.memory_bytes)
     if os.getuid() != 0 and config.uid is not None:
         # Counted per user: meaningful for the worker user, not for a laptop user's own processes.
         limits[resource.RLIMIT_NPROC] = int(config.processes)
