@@ -77,9 +77,12 @@ class Confinement:
     processes: int = 64
     file_bytes: int = 64 << 20
     open_files: int = 256
+    keep_visible: tuple[str, ...] = ()
+    """Folders the worker imports from: a world-writable folder above one of them is not masked."""
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "keep_visible": list(self.keep_visible),
             "user": self.user,
             "uid": self.uid,
             "gid": self.gid,
@@ -92,7 +95,9 @@ class Confinement:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Confinement:
-        return cls(**{key: data[key] for key in cls().as_json() if key in data})
+        values = {key: data[key] for key in cls().as_json() if key in data}
+        values["keep_visible"] = tuple(values.get("keep_visible", ()))
+        return cls(**values)
 
 
 def _libc() -> Any:
@@ -115,7 +120,7 @@ def confine(config: Confinement, workdir: str) -> dict[str, Any]:
     applied["oom_score_adj"] = _first_to_be_killed()
     if os.geteuid() == 0:
         applied["network"] = _new_network_namespace(libc)
-        applied["tmp"] = _private_tmp(libc, workdir)
+        applied["tmp"] = _private_tmp(libc, workdir, config.keep_visible)
     if os.geteuid() == 0 and config.uid is not None:
         os.setgroups([])
         os.setresgid(config.gid, config.gid, config.gid)  # type: ignore[arg-type]
@@ -149,10 +154,12 @@ def _new_network_namespace(libc: Any) -> str:
     return f"no network namespace ({os.strerror(ctypes.get_errno())})"
 
 
-def _private_tmp(libc: Any, workdir: str) -> str:
+def _private_tmp(libc: Any, workdir: str, keep_visible: tuple[str, ...]) -> str:
     """Empty, private tmpfs on /tmp, /var/tmp and /dev/shm, in a mount namespace of this worker only.
 
     The working copy, which may lie under /tmp, is bound back at its own path.
+    A folder that holds the Python environment (``keep_visible``: a checkout
+    under /tmp, say) stays shared.
     Where mount namespaces are not allowed (an unprivileged container), the
     folders stay shared and the fork server removes what the worker user
     left in them after each problem.
@@ -161,9 +168,11 @@ def _private_tmp(libc: Any, workdir: str) -> str:
         return f"shared ({os.strerror(ctypes.get_errno())}): what the worker leaves there is removed after each problem"
     keep = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        mounted = []
+        mounted, shared = [], []
         for path in WORLD_WRITABLE:
-            if os.path.isdir(path) and not os.path.islink(path):
+            if any(_beneath(kept, path) for kept in keep_visible):
+                shared.append(path)
+            elif os.path.isdir(path) and not os.path.islink(path):
                 if libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777,size=64m") == 0:
                     mounted.append(path)
         if any(workdir.startswith(path + os.sep) for path in mounted):
@@ -172,7 +181,14 @@ def _private_tmp(libc: Any, workdir: str) -> str:
         os.chdir(workdir)
     finally:
         os.close(keep)
-    return f"private, empty tmpfs on {', '.join(mounted)}" if mounted else "shared"
+    described = f"private, empty tmpfs on {', '.join(mounted)}" if mounted else "no private tmpfs"
+    if shared:
+        described += f"; shared, as Python is installed under it: {', '.join(shared)} (cleaned after each problem)"
+    return described
+
+
+def _beneath(path: str, folder: str) -> bool:
+    return os.path.realpath(path).startswith(os.path.realpath(folder).rstrip(os.sep) + os.sep)
 
 
 def set_limits(config: Confinement) -> dict[str, int]:
