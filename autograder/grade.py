@@ -112,7 +112,7 @@ def start_fork_server(limits: Limits, device: str = "cpu") -> ForkServer:
     On a GPU workers get no address-space limit: CUDA reserves tens of GiB of
     address space when it starts.
     """
-    confinement = dataclasses.replace(worker_confinement(limits), keep_visible=(sys.prefix, sys.base_prefix, *must_be_readable()))
+    confinement = worker_confinement(limits)
     if device == "cuda":
         confinement = dataclasses.replace(confinement, memory_bytes=0)
     if confinement.uid is not None:

@@ -20,11 +20,10 @@ import os
 import pwd
 import stat
 import sys
-import sysconfig
 from pathlib import Path
 
 from autograder.settings import Limits
-from autograder.worker.confine import Confinement
+from autograder.worker.confine import Confinement, python_installation
 
 HARNESS_ROOT = Path(__file__).resolve().parent.parent
 # What a worker user must not read: the grader, the reference solution, the harness's tests, their history.
@@ -63,7 +62,7 @@ def protect_grader_files(root: Path = HARNESS_ROOT) -> list[Path]:
     The Python environment the workers import from stays readable, also when
     it lies inside ``root`` (``.venv``).
     """
-    environment = {Path(p).resolve() for p in (sys.prefix, *sysconfig.get_paths().values())}
+    environment = {Path(p).resolve() for p in python_installation()}
     changed = []
     for name in PROTECTED:
         path = root / name
@@ -84,6 +83,5 @@ def must_stay_hidden(root: Path = HARNESS_ROOT) -> list[str]:
 
 
 def must_be_readable() -> list[str]:
-    """Folders a worker must be able to import from: the standard library and site-packages."""
-    paths = sysconfig.get_paths()
-    return sorted({paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths})
+    """Folders a worker must be able to import from: the prefixes, the standard library and site-packages."""
+    return list(python_installation())

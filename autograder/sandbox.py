@@ -11,6 +11,7 @@ the student is told. Nothing here imports student code or unpickles anything.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import select
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.worker import server as worker_server
-from autograder.worker.confine import Confinement
+from autograder.worker.confine import Confinement, python_installation
 from autograder.worker.frames import Frame, FrameLimits, FrameReader, TooLarge, WireError, pack_frame
 
 
@@ -67,7 +68,7 @@ class ForkServer:
         self, *, course_modules: dict[str, str], confinement: Confinement | None = None, start_seconds: float = 120.0
     ) -> None:
         self.start_seconds = start_seconds
-        self.confinement = confinement or Confinement()
+        self.confinement = dataclasses.replace(confinement or Confinement(), keep_visible=python_installation())
         self.sandbox: dict[str, Any] = {}
         """What is in place around workers, as the probe reported it (for the reports)."""
         self.workers_dir = Path(tempfile.mkdtemp(prefix="autograder-workers-"))

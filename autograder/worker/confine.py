@@ -100,6 +100,16 @@ class Confinement:
         return cls(**values)
 
 
+def python_installation() -> tuple[str, ...]:
+    """The folders Python imports from: the prefixes, the standard library, site-packages."""
+    import sys
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    keys = ("stdlib", "platstdlib", "purelib", "platlib")
+    return tuple(dict.fromkeys([sys.prefix, sys.base_prefix, *(paths[key] for key in keys if key in paths)]))
+
+
 def _libc() -> Any:
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 

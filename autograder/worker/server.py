@@ -4,8 +4,8 @@ The grader calls :func:`preload` (imports of torch, numpy, scipy, PIL,
 matplotlib with the Agg backend, and a warm-up of torch's lazy set-up), then
 forks; the new process calls :func:`serve` and becomes the fork server. Its
 memory is the grader's, shared copy-on-write, so torch is in memory once. It
-knows where the trusted course modules are, and waits on its control socket. For every problem the
-grader asks it to fork a child. The child gets its own session (so the grader
+knows where the trusted course modules are, and waits on its control socket.
+For every problem the grader asks it to fork a child. The child gets its own session (so the grader
 can kill it and everything it started with one signal), its own copy of the
 submission as working directory, stdout and stderr on a pipe the grader
 drains, and a socket for requests. It imports the problem's student modules
@@ -183,7 +183,6 @@ def _probe(message: dict[str, Any], config: Any) -> dict[str, Any]:
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
-        code = 0
         try:
             os.close(read_end)
             report: dict[str, Any] = {"error": None}
@@ -196,7 +195,7 @@ def _probe(message: dict[str, Any], config: Any) -> dict[str, Any]:
                 report["error"] = f"{type(error).__name__}: {error}"
             os.write(write_end, json.dumps(report).encode()[:60000])
         finally:
-            os._exit(code)
+            os._exit(0)
     os.close(write_end)
     chunks = []
     while chunk := os.read(read_end, 65536):
