@@ -16,6 +16,7 @@ workers run as the grader's user, with the same limits otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
 import stat
@@ -53,7 +54,7 @@ def worker_confinement(limits: Limits) -> Confinement:
         ) from None
     if entry.pw_uid == 0 or entry.pw_gid == 0:
         raise PrivilegeError(f"the worker user {name!r} has user or group id 0; it must be unprivileged")
-    return Confinement(**{**base.as_json(), "user": name, "uid": entry.pw_uid, "gid": entry.pw_gid})
+    return dataclasses.replace(base, user=name, uid=entry.pw_uid, gid=entry.pw_gid)
 
 
 def protect_grader_files(root: Path = HARNESS_ROOT) -> list[Path]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder.settings import Limits
 from autograder.worker import server as worker_server
 from autograder.worker.confine import Confinement, python_installation
 from autograder.worker.frames import Frame, FrameLimits, FrameReader, TooLarge, WireError, pack_frame
@@ -67,8 +68,9 @@ class ForkServer:
     def __init__(
         self, *, course_modules: dict[str, str], confinement: Confinement | None = None, start_seconds: float = 120.0
     ) -> None:
+        """``confinement`` defaults to the default limits, without a worker user."""
         self.start_seconds = start_seconds
-        self.confinement = dataclasses.replace(confinement or Confinement(), keep_visible=python_installation())
+        self.confinement = dataclasses.replace(confinement or Limits().confinement(), keep_visible=python_installation())
         self.sandbox: dict[str, Any] = {}
         """What is in place around workers, as the probe reported it (for the reports)."""
         self.workers_dir = Path(tempfile.mkdtemp(prefix="autograder-workers-"))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import errno
 import os
 import platform
@@ -63,39 +64,30 @@ WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
 class Confinement:
     """How workers are confined: sent from the grader to the fork server as JSON.
 
-    ``uid``/``gid`` are the worker user's (``None``: workers keep the
-    grader's user, as on a laptop). ``memory_bytes`` is address space a
-    worker may add to what it starts with (torch, shared with the grader);
-    0 sets no limit.
+    The limits' values come from ``autograder.settings.Limits`` (their one
+    place of defaults). ``uid``/``gid`` are the worker user's (``None``:
+    workers keep the grader's user, as on a laptop). ``memory_bytes`` is
+    address space a worker may add to what it starts with (torch, shared with
+    the grader); 0 sets no limit.
     """
 
+    memory_bytes: int
+    cpu_seconds: int
+    processes: int
+    file_bytes: int
+    open_files: int
     user: str | None = None
     uid: int | None = None
     gid: int | None = None
-    memory_bytes: int = 512 << 20
-    cpu_seconds: int = 120
-    processes: int = 64
-    file_bytes: int = 64 << 20
-    open_files: int = 256
     keep_visible: tuple[str, ...] = ()
     """Folders the worker imports from: a world-writable folder above one of them is not masked."""
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "keep_visible": list(self.keep_visible),
-            "user": self.user,
-            "uid": self.uid,
-            "gid": self.gid,
-            "memory_bytes": self.memory_bytes,
-            "cpu_seconds": self.cpu_seconds,
-            "processes": self.processes,
-            "file_bytes": self.file_bytes,
-            "open_files": self.open_files,
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Confinement:
-        values = {key: data[key] for key in cls().as_json() if key in data}
+        values = {spec.name: data[spec.name] for spec in dataclasses.fields(cls) if spec.name in data}
         values["keep_visible"] = tuple(values.get("keep_visible", ()))
         return cls(**values)
 
