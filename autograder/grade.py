@@ -215,7 +215,9 @@ def grade(submission: Path, selected: tuple[Problem, ...], server: ForkServer, d
     if plugin.errors or exit_code not in (0, 1):
         problem = "\n\n".join(plugin.errors) or f"pytest ended with exit code {exit_code}"
         return autograder_failure(selected, problem, execution_time=elapsed, tests=plugin.results)
-    tests = complete(plugin.results, selected, "These points were not graded: the autograder ran no test for them.")
+    tests = complete(
+        plugin.results, selected, "These points were not graded: the autograder ran no test for them.", autograder_failed=True
+    )
     used = {path for problem in selected for path in problem.files}
     return build_results(tests, selected, output=intake.report(used), execution_time=elapsed)
 

@@ -6,21 +6,26 @@ profile of hypothesis, and turns every graded test into a
 :class:`~autograder.results.GradedTest`, reading points and visibility from
 gradescope-utils' decorators (``weight``, ``number``, ``visibility``, ``tags``)
 and writing failures as messages for the student, without stack traces.
+Each graded test also records how many cases it checked (see
+:func:`counting_cases`) and whether the autograder itself failed in it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 import traceback
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import StopTest, UnsatisfiedAssumption
 
 from autograder.failures import Abort, AutograderFault, PropertyFailed, StudentRaised
 from autograder.problems import BY_KEY, Problem
-from autograder.results import GradedTest
+from autograder.results import AUTOGRADER_FAILED_IN_TEST, GradedTest
 from autograder.session import GradingSession
 from autograder.student import StudentCode
 
@@ -38,6 +43,7 @@ settings.register_profile(
 )
 FIXTURE_ARGUMENTS = ("student=",)
 FAILING_CASE = re.compile(r"^(?:Failing|Falsifying)[\w ]*: (\w+)\(\s*(.*?),?\s*\)\s*$", re.S)
+NOT_A_CASE = (UnsatisfiedAssumption, StopTest)
 
 
 class GradingPlugin:
@@ -48,6 +54,7 @@ class GradingPlugin:
         self.results: list[GradedTest] = []
         self.errors: list[str] = []
         self.seconds: dict[str, float] = {}
+        self.cases: dict[str, int] = {}
 
     def pytest_configure(self, config: pytest.Config) -> None:
         settings.load_profile(PROFILE)
@@ -66,6 +73,14 @@ class GradingPlugin:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self.session.output.take()
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        with counting_cases(getattr(item, "obj", None)) as count:
+            try:
+                return (yield)
+            finally:
+                self.cases[item.nodeid] = count.cases
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
         outcome: Any = yield
@@ -81,7 +96,10 @@ class GradingPlugin:
             raise RuntimeError(f"graded test {item.nodeid} must carry exactly one problem key in @tags, not {tags}")
         problem = BY_KEY[tags[0]]
         summary = (getattr(function, "__doc__", None) or item.name).strip().splitlines()[0].rstrip(".")
-        output = "" if passed else failure_message(call.excinfo.value if call.excinfo else None)
+        failure = (
+            Failure("", autograder_failed=False) if passed else describe_failure(call.excinfo.value if call.excinfo else None)
+        )
+        output = failure.message
         printed = self.session.output.take()
         if printed.strip():
             output += f"\n\nYour code printed:\n{printed}"
@@ -94,43 +112,110 @@ class GradingPlugin:
             passed=passed,
             output=output.strip(),
             visibility=str(getattr(function, "__visibility__", "visible")),
+            cases=self.cases.get(item.nodeid, 0),
+            autograder_failed=failure.autograder_failed,
         )
 
 
-def failure_message(error: BaseException | None) -> str:
-    """What the student reads for a failed test: the property, the smallest failing case, no stack trace."""
+class CaseCount:
+    """How many cases one graded test checked."""
+
+    def __init__(self) -> None:
+        self.cases = 0
+
+
+@contextlib.contextmanager
+def counting_cases(test: Any) -> Iterator[CaseCount]:
+    """Count the cases ``test`` (a graded test function) checks while the block runs.
+
+    A hypothesis test counts every call of its inner test (the test body with
+    one generated input; hypothesis lets plugins replace ``inner_test``) that
+    ran the input through: calls that ``assume`` rejected, or that hypothesis
+    stopped for want of data, are not cases. Inputs tried while shrinking a
+    failure are counted, since each was checked. A test without ``@given``
+    is one case once its body runs. The figure is measured, not read from
+    ``max_examples``: hypothesis stops early when it has tried every input.
+    """
+    count = CaseCount()
+    handle = getattr(test, "hypothesis", None)
+    if handle is None:
+        count.cases = 1
+        yield count
+        return
+    inner = handle.inner_test
+
+    @functools.wraps(inner)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        checked = True
+        try:
+            return inner(*args, **kwargs)
+        except NOT_A_CASE:
+            checked = False
+            raise
+        finally:
+            if checked:
+                count.cases += 1
+
+    handle.inner_test = counted
+    try:
+        yield count
+    finally:
+        handle.inner_test = inner
+
+
+class Failure(NamedTuple):
+    """What the student reads for a failed test, and whether the autograder, not the student, failed."""
+
+    message: str
+    autograder_failed: bool
+
+
+def describe_failure(error: BaseException | None) -> Failure:
+    """The property, the smallest failing case, no stack trace; the autograder's own errors said to be its own.
+
+    An :class:`AutograderFault`, or any exception a graded test does not
+    expect, is the grader's failure: the message says so (beginning with
+    :data:`AUTOGRADER_FAILED_IN_TEST`) and ``autograder_failed`` is set, so
+    that reports and the project's tests can tell it from a failing student.
+    """
     if error is None:
-        return "The test failed."
+        return Failure("The test failed.", autograder_failed=False)
     if isinstance(error, AutograderFault):
-        return f"The autograder failed in this test (not your fault; please tell the course staff): {error}"
+        return Failure(f"{AUTOGRADER_FAILED_IN_TEST}: {error}", autograder_failed=True)
+    autograder_failed = False
     if isinstance(error, (PropertyFailed, StudentRaised, Abort)):
         text = str(error)
     elif type(error).__name__ in ("Flaky", "FlakyFailure", "FlakyReplay"):
         inner = getattr(error, "exceptions", ())
         text = "Your code gave different results for the same input, so the failure could not be reproduced."
         if inner:
-            text += "\n" + failure_message(inner[0])
+            first = describe_failure(inner[0])
+            text += "\n" + first.message
+            autograder_failed = first.autograder_failed
     elif isinstance(error, AssertionError):
         text = str(error) or "A property of your result did not hold."
     else:
         frames = "".join(traceback.format_tb(error.__traceback__)[-4:])
-        return (
-            "The autograder failed in this test (not your fault; please tell the course staff):\n"
-            f"{type(error).__name__}: {error}\n{frames}"
-        )
+        return Failure(f"{AUTOGRADER_FAILED_IN_TEST}:\n{type(error).__name__}: {error}\n{frames}", autograder_failed=True)
     notes = [_describe_note(note) for note in getattr(error, "__notes__", [])]
-    return "\n".join([text, *[note for note in notes if note]])
+    return Failure("\n".join([text, *[note for note in notes if note]]), autograder_failed)
 
 
 def _describe_note(note: str) -> str:
+    """A note hypothesis added to a failure, for the student: the failing call's arguments without fixtures, or nothing.
+
+    Hypothesis writes one argument a line (``name=value,``), an argument whose
+    value does not matter followed by ``# or any other generated value``; how
+    to reproduce the failure with hypothesis is of no use to a student.
+    """
     match = FAILING_CASE.match(note.strip())
     if match:
-        arguments = [line.strip().rstrip(",") for line in match.group(2).splitlines() if line.strip()]
-        shown = [
-            line.replace("  # or any other generated value", " (any value fails)")
-            for line in arguments
-            if not line.startswith(FIXTURE_ARGUMENTS)
-        ]
+        shown = []
+        for line in match.group(2).splitlines():
+            argument, any_value, _ = line.partition("# or any other generated value")
+            argument = argument.strip().rstrip(",").rstrip()
+            if argument and not argument.startswith(FIXTURE_ARGUMENTS):
+                shown.append(f"{argument} (any value fails)" if any_value else argument)
         return f"Smallest failing input found: {', '.join(shown)}"
     if note.startswith("You can reproduce") or "@reproduce_failure" in note:
         return ""

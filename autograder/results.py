@@ -5,6 +5,11 @@ validates it against ``schema/results.schema.json`` and writes it atomically
 (a temporary file in the same folder, then a rename), so a reader never sees
 half a report. :func:`autograder_failure` is the report for when the harness
 itself failed: it says so, and that it is not the student's doing.
+
+``extra_data`` is measured, not derived from settings: each test's ``seconds``,
+``cases`` (the inputs it checked) and ``autograder_failed`` (the harness, not
+the student, failed in it); each problem's ``score``, ``max_score``,
+``seconds`` and ``cases`` (the sum over its tests, 0 for tests that never ran).
 """
 
 from __future__ import annotations
@@ -28,11 +33,16 @@ AUTOGRADER_FAILED = (
     "AUTOGRADER ERROR: the autograder itself failed, so this submission was not (fully) graded. "
     "This is not a problem with your code; please tell the course staff."
 )
+AUTOGRADER_FAILED_IN_TEST = "The autograder failed in this test (not your fault; please tell the course staff)"
 
 
 @dataclass
 class GradedTest:
-    """One graded test's outcome."""
+    """One graded test's outcome.
+
+    ``cases`` is how many inputs it checked; ``autograder_failed`` says that
+    the autograder's own code failed in it, so the failure is not the student's.
+    """
 
     name: str
     number: str
@@ -42,6 +52,8 @@ class GradedTest:
     output: str
     visibility: str = "visible"
     seconds: float = 0.0
+    cases: int = 0
+    autograder_failed: bool = False
 
     def as_json(self) -> dict[str, Any]:
         output = self.output
@@ -56,12 +68,39 @@ class GradedTest:
             "output": output,
             "visibility": self.visibility,
             "tags": [self.problem],
-            "extra_data": {"seconds": round(self.seconds, 3)},
+            "extra_data": {"seconds": round(self.seconds, 3), "cases": self.cases, "autograder_failed": self.autograder_failed},
         }
 
 
-def not_graded(problem: Problem, max_score: float, reason: str) -> GradedTest:
-    """A placeholder for points of ``problem`` that no test could award."""
+@dataclass
+class ProblemTotals:
+    """One problem's figures in ``extra_data.problems``: sums over its tests."""
+
+    score: float = 0.0
+    max_score: float = 0.0
+    seconds: float = 0.0
+    cases: int = 0
+
+    def add(self, test: GradedTest) -> None:
+        self.max_score += test.max_score
+        self.score += test.max_score if test.passed else 0.0
+        self.seconds += test.seconds
+        self.cases += test.cases
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "score": _points(self.score),
+            "max_score": _points(self.max_score),
+            "seconds": _points(self.seconds),
+            "cases": self.cases,
+        }
+
+
+def not_graded(problem: Problem, max_score: float, reason: str, *, autograder_failed: bool = False) -> GradedTest:
+    """A placeholder for points of ``problem`` that no test could award (it checked no case).
+
+    ``autograder_failed`` when it is the autograder's fault, not the submission's.
+    """
     return GradedTest(
         name=f"{problem.title}: not graded",
         number=f"{problem.number}.99",
@@ -69,16 +108,19 @@ def not_graded(problem: Problem, max_score: float, reason: str) -> GradedTest:
         max_score=max_score,
         passed=False,
         output=reason,
+        autograder_failed=autograder_failed,
     )
 
 
-def complete(tests: list[GradedTest], problems: tuple[Problem, ...], reason: str) -> list[GradedTest]:
+def complete(
+    tests: list[GradedTest], problems: tuple[Problem, ...], reason: str, *, autograder_failed: bool = False
+) -> list[GradedTest]:
     """``tests`` plus a not-graded entry for every problem whose tests do not reach its points."""
     tests = list(tests)
     for problem in problems:
         graded = sum(t.max_score for t in tests if t.problem == problem.key)
         if graded < problem.points - 1e-9:
-            tests.append(not_graded(problem, problem.points - graded, reason))
+            tests.append(not_graded(problem, problem.points - graded, reason, autograder_failed=autograder_failed))
     return tests
 
 
@@ -90,16 +132,20 @@ def build_results(
     execution_time: float,
     autograder_failed: bool = False,
 ) -> dict[str, Any]:
-    """The ``results.json`` object for these tests."""
+    """The ``results.json`` object for these tests.
+
+    The report says the autograder failed when ``autograder_failed`` is set or
+    when it failed in any one test.
+    """
     tests = sorted(tests, key=lambda t: [int(part) for part in t.number.split(".")])
-    scores = {p.key: {"score": 0.0, "max_score": 0.0, "seconds": 0.0} for p in problems}
+    autograder_failed = autograder_failed or any(test.autograder_failed for test in tests)
+    scores = {p.key: ProblemTotals() for p in problems}
     for test in tests:
-        entry = scores.setdefault(test.problem, {"score": 0.0, "max_score": 0.0, "seconds": 0.0})
-        entry["max_score"] += test.max_score
-        entry["score"] += test.max_score if test.passed else 0.0
-        entry["seconds"] += test.seconds
+        scores.setdefault(test.problem, ProblemTotals()).add(test)
     summary = [
-        f"{p.title} ({p.key}): {_points(scores[p.key]['score']):g} / {_points(scores[p.key]['max_score']):g}" for p in problems
+        f"{p.title} ({p.key}): {_points(scores[p.key].score):g} / {_points(scores[p.key].max_score):g}"
+        f" ({scores[p.key].cases} case{'' if scores[p.key].cases == 1 else 's'} checked)"
+        for p in problems
     ]
     text = "\n\n".join(part for part in [AUTOGRADER_FAILED if autograder_failed else "", output, "\n".join(summary)] if part)
     if len(text) > MAX_OUTPUT:
@@ -114,7 +160,7 @@ def build_results(
         "visibility": "visible",
         "extra_data": {
             "autograder_failed": autograder_failed,
-            "problems": {key: {k: _points(v) for k, v in s.items()} for key, s in scores.items()},
+            "problems": {key: totals.as_json() for key, totals in scores.items()},
         },
         "tests": entries,
     }
@@ -126,7 +172,7 @@ def autograder_failure(
     """The report when the autograder failed: what was graded stays, the rest is marked not graded."""
     reason = f"{AUTOGRADER_FAILED}\n\n{error}"
     return build_results(
-        complete(tests or [], problems, reason),
+        complete(tests or [], problems, reason, autograder_failed=True),
         problems,
         output=error,
         execution_time=execution_time,

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder.results import AUTOGRADER_FAILED_IN_TEST
+
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 ATTACKS = Path(__file__).resolve().parent / "attacks"
@@ -212,11 +214,27 @@ def failures_of(report: dict[str, Any], problem: str) -> str:
     return "\n".join(t["output"] for t in report["tests"] if t["tags"] == [problem] and t["status"] == "failed")
 
 
+def autograder_failures(report: dict[str, Any]) -> list[str]:
+    """The tests of ``report`` in which the autograder itself failed: marked so, or saying so."""
+    return [
+        f"{test['number']} {test['name']}: {test['output'][:1500]}"
+        for test in report["tests"]
+        if test.get("extra_data", {}).get("autograder_failed", True) or AUTOGRADER_FAILED_IN_TEST in test["output"]
+    ]
+
+
 def check_outcome(scenario: Scenario, report: dict[str, Any]) -> None:
-    """Assert that ``report`` is what ``scenario`` promises: each problem's outcome, its messages, the report's texts."""
+    """Assert that ``report`` is what ``scenario`` promises: each problem's outcome, its messages, the report's texts.
+
+    Whatever the scenario expects, the autograder must not have failed, in the
+    report as a whole or in any test: a grader that breaks in a test fails
+    that test, and a scenario that expects lost points would pass without it.
+    """
     assert "missing" not in report, report.get("missing")
     scores = problem_scores(report)
     assert not report["extra_data"]["autograder_failed"], report["output"]
+    failed = autograder_failures(report)
+    assert not failed, f"{scenario.name}: the autograder failed in these tests:\n" + "\n".join(failed)
     for problem, outcome in scenario.expect.items():
         score, maximum = scores[problem]
         detail = f"{scenario.name}: {problem} scored {score}/{maximum}, expected {outcome}\n{failures_of(report, problem)[:3000]}"

@@ -14,8 +14,10 @@ from autograder.results import AUTOGRADER_FAILED, GradedTest, autograder_failure
 CONTENT = BY_KEY["content_loss"]
 
 
-def result(number: str, weight: float, passed: bool, problem: str = "content_loss") -> GradedTest:
-    return GradedTest(name=f"test {number}", number=number, problem=problem, max_score=weight, passed=passed, output="")
+def result(number: str, weight: float, passed: bool, problem: str = "content_loss", cases: int = 0) -> GradedTest:
+    return GradedTest(
+        name=f"test {number}", number=number, problem=problem, max_score=weight, passed=passed, output="", cases=cases
+    )
 
 
 def test_scores_add_up_per_problem_and_in_total() -> None:
@@ -26,6 +28,33 @@ def test_scores_add_up_per_problem_and_in_total() -> None:
     assert report["extra_data"]["problems"]["content_loss"]["score"] == 1.6
     assert [t["number"] for t in report["tests"]] == ["1.1", "1.2", "1.3", "1.4"]
     assert "Content loss (content_loss): 1.6 / 2" in report["output"]
+
+
+def test_cases_are_recorded_per_test_and_summed_per_problem() -> None:
+    tests = [
+        result("1.1", 1.0, True, cases=1),
+        result("1.2", 0.4, False, cases=37),
+        result("4.1", 2.0, True, cases=30, problem="tv_loss"),
+    ]
+    gram = BY_KEY["gram_matrix"]
+    report = build_results(tests, (CONTENT, gram, BY_KEY["tv_loss"]), output="", execution_time=0)
+    validate(report)
+    problems = report["extra_data"]["problems"]
+    assert [t["extra_data"]["cases"] for t in report["tests"]] == [1, 37, 30]
+    assert problems["content_loss"]["cases"] == 38 and problems["tv_loss"]["cases"] == 30
+    assert problems["gram_matrix"] == {"score": 0.0, "max_score": 0.0, "seconds": 0.0, "cases": 0}, "a problem no test ran"
+    assert "Content loss (content_loss): 1 / 1.4 (38 cases checked)" in report["output"]
+    assert f"{gram.title} (gram_matrix): 0 / 0 (0 cases checked)" in report["output"]
+
+
+def test_a_test_the_autograder_failed_in_marks_the_report() -> None:
+    broken = GradedTest(
+        name="t", number="1.2", problem="content_loss", max_score=1.0, passed=False, output="x", autograder_failed=True
+    )
+    report = build_results([result("1.1", 1.0, True), broken], (CONTENT,), output="", execution_time=0)
+    validate(report)
+    assert [t["extra_data"]["autograder_failed"] for t in report["tests"]] == [False, True]
+    assert report["extra_data"]["autograder_failed"] and report["output"].startswith(AUTOGRADER_FAILED)
 
 
 def test_tests_sort_by_number_numerically() -> None:
@@ -51,6 +80,7 @@ def test_autograder_failure_keeps_what_was_graded_and_says_it_is_not_the_student
     assert report["score"] == 1.0
     assert sum(t["max_score"] for t in report["tests"]) == pytest.approx(sum(p.points for p in PROBLEMS))
     assert all(len(t["tags"]) == 1 for t in report["tests"])
+    assert [t["extra_data"]["autograder_failed"] for t in report["tests"]] == [False] + [True] * len(PROBLEMS)
 
 
 @pytest.mark.parametrize(
@@ -64,6 +94,10 @@ def test_autograder_failure_keeps_what_was_graded_and_says_it_is_not_the_student
         lambda r: r.update(execution_time="fast"),
         lambda r: r.update(unexpected=1),
         lambda r: r["tests"][0].pop("number"),
+        lambda r: r["tests"][0]["extra_data"].update(cases=2.5),
+        lambda r: r["tests"][0]["extra_data"].pop("autograder_failed"),
+        lambda r: r["extra_data"]["problems"]["content_loss"].pop("cases"),
+        lambda r: r["extra_data"]["problems"]["content_loss"].update(cases=-1),
     ],
 )
 def test_invalid_reports_are_refused(damage: object) -> None:

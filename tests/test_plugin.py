@@ -1,0 +1,368 @@
+"""The grading plugin's own logic: the messages a failed test shows, the cases it counts, the autograder's failures.
+
+A failure of the autograder's own code must never read as the student's: it is
+said in words and marked in the report, and :func:`tests.scenarios.check_outcome`
+refuses any report that carries it, so a scenario expecting lost points cannot
+pass on a broken grader.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import Phase, assume, example, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import FlakyFailure
+
+from autograder.failures import (
+    Abort,
+    AutograderFault,
+    NotImplementedYet,
+    PropertyFailed,
+    StudentRaised,
+    SubmissionUnusable,
+    WorkerFailure,
+    WrongResultType,
+)
+from autograder.plugin import PROFILE, Failure, GradingPlugin, _describe_note, counting_cases, describe_failure
+from autograder.problems import BY_KEY
+from autograder.results import AUTOGRADER_FAILED_IN_TEST, GradedTest, build_results
+from tests.scenarios import Scenario, autograder_failures, check_outcome
+
+# --------------------------------------------------------------------------- describe_failure
+
+
+def raised(error: BaseException) -> BaseException:
+    """``error`` after it was raised, with its traceback, as pytest hands it to the plugin."""
+    try:
+        raise error
+    except BaseException as caught:  # noqa: BLE001 - any exception, as a graded test may raise
+        return caught
+
+
+def test_a_failure_without_an_exception_is_the_students() -> None:
+    assert describe_failure(None) == Failure("The test failed.", autograder_failed=False)
+
+
+def test_an_autograder_fault_is_said_and_marked_to_be_the_autograders() -> None:
+    failure = describe_failure(raised(AutograderFault("the worker could not run gram_matrix: KeyError")))
+    assert failure.autograder_failed
+    assert failure.message == f"{AUTOGRADER_FAILED_IN_TEST}: the worker could not run gram_matrix: KeyError"
+
+
+def test_an_unexpected_exception_is_the_autograders_with_where_it_was_raised() -> None:
+    def broken_check() -> None:
+        grades: dict[str, float] = {}
+        grades["expected"]
+
+    try:
+        broken_check()
+    except KeyError as error:
+        failure = describe_failure(error)
+    assert failure.autograder_failed
+    assert failure.message.startswith(f"{AUTOGRADER_FAILED_IN_TEST}:\nKeyError: 'expected'\n")
+    assert "broken_check" in failure.message, "the last frames say where the autograder broke"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        PropertyFailed("gram_matrix(...): 4 of 4 values differ from the expected ones."),
+        StudentRaised("gram_matrix(...)", "ValueError", "bad shape", 'File "style_loss.py", line 3'),
+        NotImplementedYet("StyleLoss.gram_matrix is not implemented yet."),
+        SubmissionUnusable("style_modules/style_loss.py is missing."),
+        WorkerFailure("Your code ran for more than 30 s."),
+        WrongResultType("gram_matrix returned a str; expected a tensor."),
+        Abort("ended at once"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_the_students_failures_show_their_own_message_only(error: BaseException) -> None:
+    failure = describe_failure(raised(error))
+    assert failure == Failure(str(error), autograder_failed=False)
+    assert "Traceback" not in failure.message
+
+
+def test_a_student_raising_shows_where_in_their_code() -> None:
+    error = StudentRaised("tv_loss(...)", "IndexError", "tuple index out of range", 'File "tv_loss.py", line 9')
+    assert describe_failure(error).message == (
+        'tv_loss(...) raised IndexError: tuple index out of range\nWhere, in your code:\nFile "tv_loss.py", line 9'
+    )
+
+
+def test_a_bare_assertion_still_says_a_property_failed() -> None:
+    assert describe_failure(raised(AssertionError())) == Failure("A property of your result did not hold.", False)
+    assert describe_failure(raised(AssertionError("the maps must be nonnegative"))) == Failure(
+        "the maps must be nonnegative", False
+    )
+
+
+def test_flaky_code_is_told_and_the_failure_it_gave_follows() -> None:
+    failure = describe_failure(FlakyFailure("flaky", [PropertyFailed("the loss is 3.0, expected 2.0")]))
+    assert not failure.autograder_failed
+    assert failure.message == (
+        "Your code gave different results for the same input, so the failure could not be reproduced.\n"
+        "the loss is 3.0, expected 2.0"
+    )
+
+
+def test_flaky_with_the_autograders_error_inside_is_the_autograders() -> None:
+    failure = describe_failure(FlakyFailure("flaky", [raised(RuntimeError("boom"))]))
+    assert failure.autograder_failed
+    assert AUTOGRADER_FAILED_IN_TEST in failure.message and "RuntimeError: boom" in failure.message
+
+
+def test_flaky_without_inner_failures_is_the_students() -> None:
+    error = type("Flaky", (Exception,), {})("replay differed")
+    failure = describe_failure(error)
+    assert failure == Failure(
+        "Your code gave different results for the same input, so the failure could not be reproduced.", False
+    )
+
+
+# --------------------------------------------------------------------------- hypothesis's notes
+
+
+def test_a_real_falsifying_example_becomes_the_smallest_failing_input_without_fixtures() -> None:
+    """Hypothesis's own note, from a real failing test under the grading profile, not a hand-written copy of its format."""
+
+    @settings(settings.get_profile(PROFILE), max_examples=50)
+    @given(size=st.integers(min_value=0, max_value=100), name=st.just("conv"))
+    def check(student: object, size: int, name: str) -> None:
+        if size >= 3:
+            raise PropertyFailed(f"{name}: size {size} is too large.")
+
+    with pytest.raises(PropertyFailed) as caught:
+        check(student="the student fixture")
+    failure = describe_failure(caught.value)
+    assert failure == Failure("conv: size 3 is too large.\nSmallest failing input found: size=3, name='conv'", False)
+
+
+def test_arguments_that_do_not_matter_are_said_to_fail_with_any_value() -> None:
+    """Hypothesis's explain phase (not in the grading profile, but a helper must read what hypothesis writes)."""
+
+    @settings(settings.get_profile(PROFILE), phases=list(Phase), max_examples=50)
+    @given(size=st.integers(min_value=0, max_value=100), name=st.text())
+    def check(student: object, size: int, name: str) -> None:
+        if size >= 3:
+            raise PropertyFailed("too large")
+
+    with pytest.raises(PropertyFailed) as caught:
+        check(student=None)
+    assert "Smallest failing input found: size=3, name='' (any value fails)" in describe_failure(caught.value).message
+
+
+def test_notes_that_name_the_failing_case_are_rewritten() -> None:
+    note = "Falsifying example: test_value(\n    student=<StudentCode>,\n    case=GramCase(shape=(1, 2, 1, 1)),\n    seed=0,\n)"
+    assert _describe_note(note) == "Smallest failing input found: case=GramCase(shape=(1, 2, 1, 1)), seed=0"
+
+
+def test_an_argument_any_value_of_which_fails_says_so() -> None:
+    note = "Falsifying example: test_value(\n    student=None,\n    seed=0,  # or any other generated value\n)"
+    assert _describe_note(note) == "Smallest failing input found: seed=0 (any value fails)"
+
+
+def test_explicit_examples_are_named_like_generated_ones() -> None:
+    note = "Falsifying explicit example: test_edge(\n    case=ConvCase((1, 1), (1, 1)),\n)"
+    assert _describe_note(note) == "Smallest failing input found: case=ConvCase((1, 1), (1, 1))"
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "You can reproduce this example by temporarily adding @reproduce_failure('6.170.17', b'AXic') as a decorator",
+        "    @reproduce_failure('6.170.17', b'AXic')",
+    ],
+)
+def test_reproduction_notes_are_dropped(note: str) -> None:
+    assert _describe_note(note) == ""
+
+
+def test_other_notes_are_kept() -> None:
+    assert _describe_note("the expected loss was computed in float64") == "the expected loss was computed in float64"
+
+
+def test_notes_follow_the_message_and_dropped_ones_leave_no_line() -> None:
+    error = PropertyFailed("values differ")
+    error.__notes__ = [  # type: ignore[attr-defined]  # set as hypothesis does (no add_note on 3.10)
+        "Falsifying example: test_value(\n    student=None,\n    case=1,\n)",
+        "You can reproduce this example by temporarily adding @reproduce_failure(...)",
+    ]
+    assert describe_failure(error).message == "values differ\nSmallest failing input found: case=1"
+
+
+# --------------------------------------------------------------------------- counting cases
+
+
+def test_a_generated_test_counts_the_inputs_it_checked_not_those_assume_rejected() -> None:
+    checked: list[int] = []
+
+    @settings(database=None, derandomize=True, max_examples=25)
+    @given(value=st.integers(min_value=0, max_value=10**6))
+    def check(value: int) -> None:
+        assume(value % 3 != 0)
+        checked.append(value)
+
+    with counting_cases(check) as count:
+        check()
+    assert count.cases == len(checked) == 25
+
+
+def test_the_count_is_measured_when_hypothesis_runs_out_of_inputs() -> None:
+    checked: list[bool] = []
+
+    @settings(database=None, derandomize=True, max_examples=50)
+    @given(flag=st.booleans())
+    def check(flag: bool) -> None:
+        checked.append(flag)
+
+    with counting_cases(check) as count:
+        check()
+    assert count.cases == len(checked) and 1 <= count.cases < 50
+
+
+def test_explicit_examples_and_the_inputs_tried_while_shrinking_count() -> None:
+    checked: list[int] = []
+
+    @settings(database=None, derandomize=True, max_examples=40)
+    @given(value=st.integers(min_value=0, max_value=1000))
+    @example(value=1)
+    def check(value: int) -> None:
+        checked.append(value)
+        if value > 500:
+            raise PropertyFailed("too large")
+
+    with counting_cases(check) as count, pytest.raises(PropertyFailed):
+        check()
+    assert count.cases == len(checked) > 1 and checked[0] == 1
+
+
+def test_a_test_without_given_is_one_case_and_the_inner_test_is_put_back() -> None:
+    def plain() -> None:
+        pass
+
+    with counting_cases(plain) as count:
+        plain()
+    assert count.cases == 1
+
+    @given(st.integers())
+    def generated(value: int) -> None:
+        pass
+
+    handle = cast(Any, generated).hypothesis
+    inner = handle.inner_test
+    with counting_cases(generated):
+        assert handle.inner_test is not inner
+    assert handle.inner_test is inner
+
+
+# --------------------------------------------------------------------------- GradingPlugin._result
+
+
+@weight(0.5)
+@number("1.2")
+@visibility("after_due_date")
+@tags("content_loss")
+def graded_example(student: object) -> None:
+    """The loss is zero for equal maps.
+
+    Further lines are not part of the test's name.
+    """
+
+
+def plugin_result(passed: bool, error: BaseException | None, printed: str = "") -> GradedTest:
+    session = SimpleNamespace(output=SimpleNamespace(take=lambda: printed))
+    plugin = GradingPlugin(cast(Any, session))
+    item = SimpleNamespace(function=graded_example, nodeid="content_loss.py::graded_example", name="graded_example")
+    plugin.seconds[item.nodeid] = 0.25
+    plugin.cases[item.nodeid] = 7
+    call = SimpleNamespace(excinfo=None if error is None else SimpleNamespace(value=error))
+    return plugin._result(cast(Any, item), cast(Any, call), passed)
+
+
+def test_a_graded_test_takes_its_name_points_and_cases_from_the_test() -> None:
+    result = plugin_result(True, None)
+    assert result == GradedTest(
+        name=f"{BY_KEY['content_loss'].title}: The loss is zero for equal maps",
+        number="1.2",
+        problem="content_loss",
+        max_score=0.5,
+        passed=True,
+        output="",
+        visibility="after_due_date",
+        seconds=0.25,
+        cases=7,
+        autograder_failed=False,
+    )
+
+
+def test_a_failed_test_shows_the_message_then_what_the_code_printed() -> None:
+    result = plugin_result(False, PropertyFailed("the loss is 3.0"), printed="debugging\n")
+    assert result.output == "the loss is 3.0\n\nYour code printed:\ndebugging"
+    assert not result.autograder_failed
+
+
+def test_the_autograders_failure_is_marked_on_the_graded_test_and_the_report() -> None:
+    result = plugin_result(False, raised(ValueError("a bug in the grader")))
+    assert result.autograder_failed and result.output.startswith(AUTOGRADER_FAILED_IN_TEST)
+    report = build_results([result], (BY_KEY["content_loss"],), output="", execution_time=0)
+    assert report["tests"][0]["extra_data"]["autograder_failed"] is True
+    assert report["extra_data"]["autograder_failed"] is True
+
+
+def test_a_test_without_one_problem_key_is_refused() -> None:
+    def untagged(student: object) -> None:
+        """No tags."""
+
+    plugin = GradingPlugin(cast(Any, SimpleNamespace(output=SimpleNamespace(take=lambda: ""))))
+    item = SimpleNamespace(function=untagged, nodeid="x.py::untagged", name="untagged")
+    with pytest.raises(RuntimeError, match="exactly one problem key"):
+        plugin._result(cast(Any, item), cast(Any, SimpleNamespace(excinfo=None)), True)
+
+
+# --------------------------------------------------------------------------- the scenarios' check
+
+LOSES = Scenario("loses_content", SimpleNamespace(), "loses points", "reference", {"content_loss": "loses"})  # type: ignore[arg-type]
+
+
+def content_report(*tests: GradedTest) -> dict[str, Any]:
+    return build_results(list(tests), (BY_KEY["content_loss"],), output="", execution_time=0)
+
+
+def failed_test(output: str, *, autograder_failed: bool = False) -> GradedTest:
+    return GradedTest(
+        name="Content loss: value",
+        number="1.1",
+        problem="content_loss",
+        max_score=2.0,
+        passed=False,
+        output=output,
+        autograder_failed=autograder_failed,
+    )
+
+
+def test_a_scenario_that_loses_points_passes_on_the_students_failure() -> None:
+    check_outcome(LOSES, content_report(failed_test("the loss is 3.0, expected 2.0")))
+
+
+def test_a_scenario_fails_when_a_test_is_marked_as_the_autograders_failure() -> None:
+    report = content_report(failed_test("KeyError", autograder_failed=True))
+    report["extra_data"]["autograder_failed"] = False  # a report that marks the test only
+    with pytest.raises(AssertionError, match="the autograder failed in these tests"):
+        check_outcome(LOSES, report)
+
+
+def test_a_scenario_fails_when_a_test_says_the_autograder_failed() -> None:
+    report = content_report(failed_test(f"{AUTOGRADER_FAILED_IN_TEST}:\nKeyError: 'x'"))
+    assert not report["extra_data"]["autograder_failed"]
+    with pytest.raises(AssertionError, match="the autograder failed in these tests"):
+        check_outcome(LOSES, report)
+
+
+def test_a_test_without_the_mark_counts_as_the_autograders_failure() -> None:
+    report = content_report(failed_test("the loss is 3.0"))
+    del report["tests"][0]["extra_data"]["autograder_failed"]
+    assert len(autograder_failures(report)) == 1
