@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import os
 import shutil
@@ -104,6 +106,33 @@ def test_an_unreadable_submission_is_reported_not_crashed(tmp_path: Path) -> Non
     report = grade(broken, tmp_path / "results.json", ["tv_loss"])
     assert report["score"] == 0 and "could not be read" in report["output"]
     assert not report["extra_data"]["autograder_failed"]
+
+
+def test_each_report_records_the_cases_each_test_and_problem_checked(tmp_path: Path) -> None:
+    """Measured counts: every test ran at least one case, a generated one no more than its settings allow, sums add up.
+
+    On the reference every generated test passes, so it runs its explicit
+    examples and at most ``max_examples`` generated ones (fewer only where it
+    has tried every input), none of them rejected inputs or shrinking.
+    """
+    report = grade(ROOT / "reference", tmp_path / "results.json", ["conv_matrices"])
+    functions = {
+        function.__number__: function
+        for name, function in inspect.getmembers(importlib.import_module("autograder.problems.conv_matrices"))
+        if name.startswith("test_")
+    }
+    cases = {test["number"]: test["extra_data"]["cases"] for test in report["tests"]}
+    assert set(cases) == set(functions) and all(type(count) is int for count in cases.values()), cases
+    for key, function in functions.items():
+        if hasattr(function, "hypothesis"):
+            explicit = len(getattr(function, "hypothesis_explicit_examples", []))
+            limit = function._hypothesis_internal_use_settings.max_examples + explicit
+            assert 1 < cases[key] <= limit, f"{key}: {cases[key]} cases, at most {limit} expected"
+        else:
+            assert cases[key] == 1, key
+    total = report["extra_data"]["problems"]["conv_matrices"]["cases"]
+    assert total == sum(cases.values())
+    assert f"(conv_matrices): 3 / 3 ({total} cases checked)" in report["output"]
 
 
 def test_grading_twice_gives_the_same_report(tmp_path: Path) -> None:
