@@ -223,6 +223,30 @@ def test_workers_build_models_dtypes_and_course_objects(server: ForkServer, tmp_
     code.stop()
 
 
+@pytest.mark.parametrize("call", ["model(X)", "model.forward(X)", "torch.flatten(model.classifier(model.features(X)), 1)"])
+def test_model_inputs_are_recorded_however_the_model_is_called(server: ForkServer, tmp_path: Path, call: str) -> None:
+    code = student(
+        server,
+        tmp_path,
+        f"""
+        import torch
+        def probe(model, X):
+            {call}
+            X = X + 1
+            {call}
+        """,
+    )
+    X = torch.rand(1, 3, 32, 32, dtype=torch.float64)
+    for name in ("squeezenet1_1", "tiny_cnn", "squeezenet1_1_features"):
+        if name != "squeezenet1_1" and "features" in call:
+            continue
+        reply = code.call(PROBE, Ref("model", {"name": name, "seed": 0, "dtype": "float64", "record": True}), X)
+        (recorded,) = reply.recorded
+        assert len(recorded) == 2, f"{call} on {name}: each forward is recorded once, not {len(recorded)} in all"
+        assert torch.equal(recorded[0], X) and torch.equal(recorded[1], X + 1)
+    code.stop()
+
+
 def test_course_modules_are_only_given_to_problems_that_use_them(server: ForkServer, tmp_path: Path) -> None:
     code = student(
         server,

@@ -90,6 +90,27 @@ def tiny_cnn() -> nn.Sequential:
     )
 
 
+def input_layer(model: nn.Module) -> nn.Module:
+    """The layer every forward of ``model`` starts with: it is given the model's input unchanged.
+
+    A forward pre-hook on the model itself misses ``model.forward(X)`` (which
+    bypasses the model's own hooks) and ``model.features(X)`` followed by
+    ``model.classifier(...)``; every one of these calls the first layer of
+    ``features`` through its ``__call__``, once per forward. For the models
+    of this module that is ``features[0]`` of SqueezeNet, and the first layer
+    of an ``nn.Sequential``; for any other module, the module itself.
+    """
+    layer = model
+    while True:
+        features = getattr(layer, "features", None)
+        if isinstance(layer, nn.Sequential) and len(layer) > 0:
+            layer = layer[0]
+        elif isinstance(features, nn.Module):
+            layer = features
+        else:
+            return layer
+
+
 def build_model(
     name: str, seed: int, dtype: torch.dtype = torch.float32, num_classes: int = 1000, *, frozen: bool = True
 ) -> nn.Module:

@@ -593,14 +593,22 @@ class Child:
 
 
 def _record_inputs(model: Any, limit: int = 500) -> list[Any]:
-    """The inputs of every forward call of ``model`` (up to ``limit``), kept on the CPU."""
+    """The input of every forward of ``model`` (up to ``limit``), kept on the CPU, however the student calls it.
+
+    The hook sits on the model's input layer, not on the model: ``model(X)``,
+    ``model.forward(X)`` and ``model.features(X)`` then ``model.classifier``
+    all pass X to that layer once, while ``model.forward`` skips the model's
+    own hooks (a correct fooling image that called it was seen feeding nothing).
+    """
+    from autograder.worker import models
+
     recording: list[Any] = []
 
     def record(module: Any, inputs: tuple[Any, ...]) -> None:
         if len(recording) < limit and inputs:
             recording.append(inputs[0].detach().to("cpu").clone())
 
-    model.register_forward_pre_hook(record)
+    models.input_layer(model).register_forward_pre_hook(record)
     return recording
 
 
