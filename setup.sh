@@ -64,6 +64,27 @@ if ! "$PYTHON" -c "import venv, ensurepip" 2>/dev/null; then
   fi
 fi
 
+# The whole standard library: Debian and Ubuntu ship tkinter apart from Python (python3-tk),
+# and a student's file that imports it, used or not (an editor's auto-import), must import.
+# Only for the distribution's own Python (under /usr); where it cannot be installed, the
+# workers give such imports a stand-in that fails when used, and the report says so.
+if ! "$PYTHON" -c "import tkinter" 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+    && [ "$("$PYTHON" -c 'import sys; print(sys.base_prefix)')" = /usr ]; then
+    version="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    apt-get update -qq >/dev/null 2>&1 || true
+    for package in python3-tk "python$version-tk"; do
+      "$PYTHON" -c "import tkinter" 2>/dev/null && break
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$package" >/dev/null 2>&1 || true
+    done
+  fi
+  if "$PYTHON" -c "import tkinter" 2>/dev/null; then
+    echo "setup.sh: installed tkinter (python3-tk) for $PYTHON"
+  else
+    echo "setup.sh: $PYTHON has no tkinter; a student file that imports it gets a stand-in that fails when used"
+  fi
+fi
+
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 python="$VENV/bin/python"
 stamp="$VENV/.installed-$(basename "$requirements" .txt)-$(cat requirements*.txt | sha256sum | cut -c1-16)"

@@ -35,4 +35,5 @@ class GradingSession:
             output=self.output,
             device=self.device,
             deadline=self.deadline,
+            notes=self.intake.notes,
         )

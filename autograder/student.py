@@ -11,6 +11,7 @@ submission, and started again after it dies; each problem has its own.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,10 @@ from autograder.worker.wire import decode_value, encode_value
 TORCHVISION_HINT = (
     "torchvision is not available where your code is graded. The course's helpers "
     "(image_utils, style_utils) need no torchvision: remove the import from this file."
+)
+STAND_IN_NOTE = (
+    "Your code imports {module}, which is not part of Python where your code is graded: the import was let "
+    "through with a stand-in, which fails only where your code uses {module}. Remove the import if it is unused."
 )
 
 
@@ -91,8 +96,11 @@ class StudentCode:
         output: CapturedOutput,
         device: str = "cpu",
         deadline: float | None = None,
+        notes: list[str] | None = None,
     ) -> None:
         self.problem = problem
+        self.notes = notes if notes is not None else []
+        """Lines for the top of the report, shared by the problems of a grading run (the stand-ins the worker gave)."""
         self.deadline = deadline
         """``time.monotonic()`` by which the whole submission's grading must be done."""
         self.device = device
@@ -240,7 +248,7 @@ class StudentCode:
             budget_left = min(budget_left, self.deadline - time.monotonic())
         started = time.monotonic()
         try:
-            return worker.request(header, buffers, min(seconds, budget_left))
+            reply = worker.request(header, buffers, min(seconds, budget_left))
         except WorkerDied as died:
             self.stop()
             if died.timed_out:
@@ -248,6 +256,23 @@ class StudentCode:
             raise WorkerFailure(f"While {what}, {died.reason}.") from None
         finally:
             self.seconds_used += time.monotonic() - started
+        self._note_stand_ins(reply.header.get("stood_in"))
+        return reply
+
+    def _note_stand_ins(self, modules: Any) -> None:
+        """Say in the report which standard-library modules the worker stood in for (names checked, each once)."""
+        if not isinstance(modules, list):
+            return
+        for module in modules[:20]:
+            if (
+                isinstance(module, str)
+                and len(module) <= 100
+                and all(part.isidentifier() for part in module.split("."))
+                and module.partition(".")[0] in sys.stdlib_module_names
+            ):
+                said = {STAND_IN_NOTE.format(module=name) for name in _packages_of(module)}
+                if not said.intersection(self.notes):
+                    self.notes.append(STAND_IN_NOTE.format(module=module))
 
     def _error(self, what: str, error: dict[str, Any]) -> BaseException:
         error_type = str(error.get("type", "Exception"))
@@ -277,6 +302,12 @@ class StudentCode:
         if error_type in ("PermissionError", "OSError", "ConnectionError") or "Errno" in message:
             return NO_ACCESS_HINT
         return None
+
+
+def _packages_of(module: str) -> list[str]:
+    """``module`` and the packages above it: ``tkinter.ttk`` -> ``tkinter``, ``tkinter.ttk``."""
+    parts = module.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def import_error_message(error: dict[str, Any]) -> str:

@@ -247,6 +247,72 @@ def test_model_inputs_are_recorded_however_the_model_is_called(server: ForkServe
     code.stop()
 
 
+def test_a_missing_standard_library_module_is_a_stand_in_that_fails_when_used(server: ForkServer, tmp_path: Path) -> None:
+    code = student(
+        server,
+        tmp_path,
+        """
+        import os, sys, sysconfig
+        STDLIB = sysconfig.get_paths()["stdlib"]
+        # As on a Python without python3-tk, whether or not this one has it: the standard
+        # library's folder is not searched while tkinter is imported.
+        searched = sys.path[:]
+        sys.path[:] = [path for path in sys.path if not path.startswith(STDLIB)]
+        try:
+            from tkinter import Variable
+            import tkinter.ttk
+        finally:
+            sys.path[:] = searched
+        from winreg import OpenKey  # not on Linux
+        import asyncio.windows_events  # on Linux too, but it fails to import: "win32 only"
+        import asyncio
+        def probe():
+            return [repr(Variable), tkinter.ttk.__name__, asyncio.sleep.__name__]
+        def call():
+            return Variable(value=1)
+        def subclass():
+            class Mine(Variable):
+                pass
+        def submodule():
+            return tkinter.ttk.Treeview()
+        def windows():
+            return OpenKey(0, "Software")
+        def library():
+            try:
+                exec(compile("import msvcrt", os.path.join(STDLIB, "library.py"), "exec"), {})
+            except ImportError as error:
+                return type(error).__name__
+        def third_party():
+            import torchvision
+        """,
+    )
+    assert code.call(PROBE).value == [
+        "<stand-in for tkinter.Variable: tkinter is not available where grading runs>",
+        "tkinter.ttk",
+        "sleep",
+    ]
+    for function, module, used in [
+        ("call", "tkinter", "tkinter.Variable"),
+        ("subclass", "tkinter", "tkinter.Variable as a base class"),
+        ("submodule", "tkinter.ttk", "tkinter.ttk.Treeview"),
+        ("windows", "winreg", "winreg.OpenKey"),
+    ]:
+        with pytest.raises(StudentRaised) as raised:
+            code.call(Target("probe", function))
+        assert f"raised ModuleNotFoundError: {module} is not available where your code is graded" in str(raised.value)
+        assert f"your code uses {used}: remove this use of {module}" in str(raised.value)
+    assert code.call(Target("probe", "library")).value == "ModuleNotFoundError", "a library's own import fails as usual"
+    with pytest.raises(StudentRaised, match="No module named 'torchvision'"):
+        code.call(Target("probe", "third_party"))
+    stood_in = [
+        module
+        for module in ("tkinter", "tkinter.ttk", "winreg", "asyncio.windows_events")
+        if any(f"imports {module}," in note for note in code.notes)
+    ]
+    assert stood_in == ["tkinter", "winreg", "asyncio.windows_events"], code.notes
+    code.stop()
+
+
 def test_course_modules_are_only_given_to_problems_that_use_them(server: ForkServer, tmp_path: Path) -> None:
     code = student(
         server,

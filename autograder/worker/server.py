@@ -46,6 +46,11 @@ Requests (grader -> child) and their replies::
         (harness_error: the worker's own code failed, preparing the inputs
         on the device, say: not the student's doing)
 
+Any reply may also hold ``"stood_in": [str]``: the standard-library modules
+that this Python lacks, which the submission's files imported since the
+previous reply and got as stand-ins that fail when used (see
+:mod:`autograder.worker.stand_ins`).
+
 Only ``autograder.worker`` modules are imported here; nothing of the grader.
 """
 
@@ -64,7 +69,10 @@ import sys
 import tempfile
 import time
 import traceback
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from autograder.worker.stand_ins import StandInFinder
 
 MAX_ERROR_CHARS = 4000
 HARNESS_ROOT = os.path.realpath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
@@ -90,7 +98,7 @@ def preload() -> None:
     import PIL.Image  # noqa: F401
     import scipy.ndimage  # noqa: F401
 
-    from autograder.worker import frames, models, wire  # noqa: F401
+    from autograder.worker import frames, models, stand_ins, wire  # noqa: F401
 
     _warm_up(torch)
 
@@ -309,7 +317,7 @@ def _run_child(message: dict[str, Any], fds: list[int], course_paths: dict[str, 
         sys.dont_write_bytecode = True
         allowed = set(message.get("course", []))
         course = _load_course_modules({name: path for name, path in course_paths.items() if name in allowed})
-        from autograder.worker import confine
+        from autograder.worker import confine, stand_ins
 
         confine.confine(config, workdir)
         import torch
@@ -319,7 +327,10 @@ def _run_child(message: dict[str, Any], fds: list[int], course_paths: dict[str, 
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
-        Child(socket.socket(fileno=request_fd), workdir, course).serve()
+        # Before any student module is imported; it serves only imports written in the submission's files.
+        finder = stand_ins.StandInFinder(workdir)
+        finder.install()
+        Child(socket.socket(fileno=request_fd), workdir, course, finder).serve()
     except BaseException as error:  # noqa: BLE001 - the child must never return into the server loop
         code = 70
         try:
@@ -337,7 +348,7 @@ def _run_child(message: dict[str, Any], fds: list[int], course_paths: dict[str, 
 class Child:
     """Answers requests for one problem, in a process that runs student code."""
 
-    def __init__(self, sock: socket.socket, workdir: str, course: dict[str, Any]) -> None:
+    def __init__(self, sock: socket.socket, workdir: str, course: dict[str, Any], stand_ins: StandInFinder | None = None) -> None:
         from autograder.worker import frames, wire
 
         self.frames = frames
@@ -349,6 +360,8 @@ class Child:
         self.device = "cpu"
         self.recordings: list[list[Any]] = []
         self.instance: Any = None
+        self.stand_ins = stand_ins
+        """What stands in for missing standard-library modules here; its news goes out with each reply."""
 
     def serve(self) -> None:
         while True:
@@ -357,6 +370,8 @@ class Child:
                 return
             header, buffers = self._handle(frame)
             _flush_output()
+            if self.stand_ins is not None and (stood_in := self.stand_ins.newly_stood_in()):
+                header = {**header, "stood_in": stood_in}
             self.frames.send_frame(self.sock, header, buffers)
 
     def _handle(self, frame: Any) -> tuple[dict[str, Any], list[bytes]]:
