@@ -16,7 +16,10 @@ laid over the base. Only the problems named in ``expect`` are graded:
 ``zero``   it scores nothing;
 ``loses``  it scores less than all its points.
 
-``messages`` lists text that must appear in the problem's failed tests.
+``messages`` lists text that must appear in the problem's failed tests, ``hidden``
+text that must not (an expected value the report must not give away), and
+``scores`` the exact score of a problem (for a mistake that must earn one part
+of a problem and lose the other).
 
 Attacks (``tests/attacks/``) are scenarios too, with optional keys:
 
@@ -58,6 +61,8 @@ class Scenario:
     base: str
     expect: dict[str, str]
     messages: dict[str, list[str]] = field(default_factory=dict)
+    hidden: dict[str, list[str]] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
     builder: str | None = None
     root_only: bool = False
@@ -69,7 +74,7 @@ class Scenario:
     def load(cls, folder: Path) -> Scenario:
         spec = json.loads((folder / "scenario.json").read_text())
         optional = {"output", "build", "root_only", "leftover_processes", "leftover_files", "max_seconds"}
-        unknown = set(spec) - {"description", "base", "expect", "messages"} - optional
+        unknown = set(spec) - {"description", "base", "expect", "messages", "hidden", "scores"} - optional
         if unknown:
             raise ValueError(f"{folder.name}: unknown keys {sorted(unknown)} in scenario.json")
         scenario = cls(
@@ -79,6 +84,8 @@ class Scenario:
             spec.get("base", "reference"),
             spec["expect"],
             spec.get("messages", {}),
+            spec.get("hidden", {}),
+            {problem: float(score) for problem, score in spec.get("scores", {}).items()},
             spec.get("output", []),
             spec.get("build"),
             bool(spec.get("root_only", False)),
@@ -91,10 +98,13 @@ class Scenario:
         bad = {k: v for k, v in scenario.expect.items() if v not in OUTCOMES}
         if bad:
             raise ValueError(f"{folder.name}: unknown outcomes {bad}")
-        if not isinstance(scenario.messages, dict) or not all(
-            isinstance(texts, list) and problem in scenario.expect for problem, texts in scenario.messages.items()
-        ):
-            raise ValueError(f"{folder.name}: messages must map graded problems to lists of texts")
+        for key, texts_of in (("messages", scenario.messages), ("hidden", scenario.hidden)):
+            if not isinstance(texts_of, dict) or not all(
+                isinstance(texts, list) and problem in scenario.expect for problem, texts in texts_of.items()
+            ):
+                raise ValueError(f"{folder.name}: {key} must map graded problems to lists of texts")
+        if not set(scenario.scores) <= set(scenario.expect):
+            raise ValueError(f"{folder.name}: scores must name graded problems")
         return scenario
 
     def files(self) -> list[Path]:
@@ -244,9 +254,15 @@ def check_outcome(scenario: Scenario, report: dict[str, Any]) -> None:
             assert score == 0, detail
         else:
             assert score < maximum, detail
+        if problem in scenario.scores:
+            assert score == round(scenario.scores[problem], 4), f"{detail}\n(expected exactly {scenario.scores[problem]})"
         for text in scenario.messages.get(problem, []):
             assert text in failures_of(report, problem), (
                 f"{scenario.name}: {problem}'s failures do not say {text!r}:\n{failures_of(report, problem)[:3000]}"
+            )
+        for text in scenario.hidden.get(problem, []):
+            assert text not in failures_of(report, problem), (
+                f"{scenario.name}: {problem}'s failures give away {text!r}:\n{failures_of(report, problem)[:3000]}"
             )
     everything = "\n".join([report["output"], *(test["output"] for test in report["tests"])])
     for text in scenario.output:
