@@ -3,12 +3,22 @@
 Modelled on ``torch.testing.assert_close``: the type is checked first, then
 the shape, then that values are finite, then the values; a value mismatch
 says how many elements differ, the largest absolute and relative difference,
-where, and what was allowed. Tolerances depend on the coarsest floating dtype
-involved, and are never tighter than float32's: a correct implementation may
+where, and what was allowed.
+
+Tolerances follow the problem, never the student's answer: they are those of
+the expected value's dtype (the inputs' dtype, for the reference computed on
+the inputs), and never tighter than float32's: a correct implementation may
 compute in float32 inside even when its inputs and outputs are float64 (and
 autograd then returns float64 gradients with float32's accuracy). Every
 realistic mistake (a missing factor, a wrong axis, a wrong sign) is far
-outside them.
+outside them. A result returned in a coarser dtype (bfloat16, float16) is
+compared as it is, within the same tolerance, and a mismatch says that it
+lost precision.
+
+On a fixed input (the course's setting), a mismatch says how far off the
+result is and in which direction, never the expected value itself: the same
+input comes back in every submission, and a printed value could be pasted in.
+Generated inputs change from case to case and show both values.
 """
 
 from __future__ import annotations
@@ -54,6 +64,16 @@ def as_tensor(value: Any, what: str, *, scalar: bool = False) -> torch.Tensor:
     raise WrongResultType(f"{what} returned {kind_of(value)}; expected {expected}.")
 
 
+def as_scalar(value: Any, what: str) -> torch.Tensor:
+    """The student's one-number result as a 0-d float64 tensor, or a failure saying what it was instead."""
+    tensor = as_tensor(value, what, scalar=True)
+    if tensor.numel() != 1:
+        raise PropertyFailed(f"{what}: expected a single number (a 0-d tensor), received shape {tuple(tensor.shape)}.")
+    if tensor.is_complex() or not (tensor.is_floating_point() or tensor.dtype in (torch.int64, torch.int32)):
+        raise PropertyFailed(f"{what}: expected a real floating-point value, received dtype {tensor.dtype}.")
+    return tensor.detach().to(torch.float64).reshape(())
+
+
 def kind_of(value: Any) -> str:
     """What a received value is, in words: "a list", "an int", "an object of type fractions.Fraction"."""
     if isinstance(value, Opaque):
@@ -64,10 +84,29 @@ def kind_of(value: Any) -> str:
     return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
-def tolerance(*dtypes: torch.dtype) -> tuple[float, float]:
-    """The (rtol, atol factor) of the coarsest floating dtype among ``dtypes`` and :data:`FINEST_PRECISION`."""
-    floating = [d for d in (*dtypes, FINEST_PRECISION) if d in TOLERANCES]
+def tolerance(expected: torch.dtype) -> tuple[float, float]:
+    """The (rtol, atol factor) for a result expected in ``expected``'s dtype, never tighter than :data:`FINEST_PRECISION`'s.
+
+    The received dtype plays no part: a student cannot loosen the comparison
+    by returning bfloat16.
+    """
+    floating = [d for d in (expected, FINEST_PRECISION) if d in TOLERANCES]
     return max((TOLERANCES[d] for d in floating), key=lambda pair: pair[0])
+
+
+def precision_note(received: torch.dtype, expected: torch.dtype) -> str | None:
+    """A note for a mismatch when ``received`` is coarser than the comparison's precision (bfloat16 for float32 inputs)."""
+    if not received.is_floating_point:
+        return None
+    finest = torch.finfo(FINEST_PRECISION).eps
+    wanted = max(torch.finfo(expected).eps if expected.is_floating_point else finest, finest)
+    if torch.finfo(received).eps <= wanted:
+        return None
+    shown = str(expected if expected.is_floating_point else FINEST_PRECISION).replace("torch.", "")
+    return (
+        f"Your result is {str(received).replace('torch.', '')}, less precise than the {shown} this is computed in: "
+        f"it lost precision. Compute and return it in the inputs' dtype."
+    )
 
 
 def expect_close(
@@ -78,28 +117,47 @@ def expect_close(
     scalar: bool = False,
     rtol: float | None = None,
     inputs: dict[str, torch.Tensor] | None = None,
+    fixed: bool = False,
+    hint: str | None = None,
 ) -> torch.Tensor:
     """Check that ``received`` equals ``expected`` within tolerance; return it as a tensor.
 
     ``scalar`` accepts any one-element tensor (or number) for a 0-d result.
     ``inputs`` are shown in the message when they are small enough to read.
+    ``fixed`` marks a fixed input (the course's setting): the message then
+    says how far off the result is, not what was expected. ``hint`` (what to
+    check) ends the message of a mismatch.
     """
     try:
-        return _expect_close(received, expected, what=what, scalar=scalar, rtol=rtol)
+        return _expect_close(received, expected, what=what, scalar=scalar, rtol=rtol, fixed=fixed)
     except PropertyFailed as failure:
+        lines = [str(failure)]
         shown = [
             f"{name} =\n{format_values(value)}" for name, value in (inputs or {}).items() if value.numel() <= SHOW_VALUES_UP_TO
         ]
         if shown:
-            raise PropertyFailed("\n".join([str(failure), "The inputs were:", *shown])) from None
+            lines += ["The inputs were:", *shown]
+        if hint:
+            lines.append(hint)
+        if len(lines) > 1:
+            raise PropertyFailed("\n".join(lines)) from None
         raise
 
 
-def _expect_close(received: Any, expected: torch.Tensor, *, what: str, scalar: bool, rtol: float | None) -> torch.Tensor:
-    tensor, got, want = _comparable(received, expected, what=what, scalar=scalar)
-    mismatch = _Mismatch(got, want, *_tolerances(tensor, expected, rtol))
+def _expect_close(
+    received: Any, expected: torch.Tensor, *, what: str, scalar: bool, rtol: float | None, fixed: bool
+) -> torch.Tensor:
+    tensor, got, want = _comparable(received, expected, what=what, scalar=scalar, fixed=fixed)
+    mismatch = _Mismatch(got, want, *_tolerances(expected, rtol))
     if not bool(mismatch.mask.any()):
         return tensor
+    lines = _fixed_mismatch(what, got, want, mismatch) if fixed else _mismatch(what, got, want, mismatch)
+    note = precision_note(tensor.dtype, expected.dtype)
+    raise PropertyFailed("\n".join([*lines, *([note] if note else [])]))
+
+
+def _mismatch(what: str, got: torch.Tensor, want: torch.Tensor, mismatch: _Mismatch) -> list[str]:
+    """Expected against received: the largest differences, and all values when there are few."""
     worst = _unravel(int(torch.where(mismatch.mask, mismatch.difference, -1.0).argmax()), want.shape)
     lines = [
         f"{what}: {int(mismatch.mask.sum())} of {mismatch.mask.numel()} values differ from the expected ones."
@@ -111,7 +169,39 @@ def _expect_close(received: Any, expected: torch.Tensor, *, what: str, scalar: b
     ]
     if 0 < want.numel() <= SHOW_VALUES_UP_TO and want.dim() > 0:
         lines.append(f"Expected:\n{format_values(want)}\nReceived:\n{format_values(got)}")
-    raise PropertyFailed("\n".join(lines))
+    return lines
+
+
+def _fixed_mismatch(what: str, got: torch.Tensor, want: torch.Tensor, mismatch: _Mismatch) -> list[str]:
+    """How far off, and which way, without the expected values (see the module doc)."""
+    allowed = f"(allowed: rtol={mismatch.rtol:g})"
+    if want.dim() == 0:
+        return [f"{what}: your value is {_how_far(float(got), float(want))} {allowed}."]
+    worst = _unravel(int(torch.where(mismatch.mask, mismatch.relative, -1.0).argmax()), want.shape)
+    lines = [
+        f"{what}: {int(mismatch.mask.sum())} of {mismatch.mask.numel()} values differ from the expected ones.",
+        f"The largest relative difference is at index {worst}, where your value is "
+        f"{_how_far(float(got[worst]), float(want[worst]))} {allowed}.",
+    ]
+    expected_norm = float(want.norm())
+    if expected_norm > 0:
+        lines.append(f"In norm, your result is {float(got.norm()) / expected_norm:.4g} times the expected one.")
+    return lines
+
+
+def _how_far(got: float, want: float) -> str:
+    """How ``got`` stands against ``want``, in words: 3.2% too large, 2 times too small, of the wrong sign."""
+    if want == 0:
+        return "not 0 (the expected value is 0)"
+    if got == 0:
+        return "0 (the expected value is not)"
+    if (got > 0) != (want > 0):
+        return "of the wrong sign"
+    ratio = got / want
+    direction = "too large" if abs(got) > abs(want) else "too small"
+    if 0.5 < ratio < 2:
+        return f"{abs(ratio - 1):.2%} {direction}"
+    return f"{max(ratio, 1 / ratio):.3g} times {direction}"
 
 
 def expect_matrix(
@@ -128,11 +218,12 @@ def expect_matrix(
     (" (output pixel (0, 1))"), so the student can find the mistake.
     """
     tensor, got, want = _comparable(received, expected, what=what, scalar=False)
-    mismatch = _Mismatch(got, want, *_tolerances(tensor, expected, None))
+    mismatch = _Mismatch(got, want, *_tolerances(expected, None))
     if not bool(mismatch.mask.any()):
         return tensor
     row = int(torch.nonzero(mismatch.mask.any(dim=1))[0])
     column = int(torch.nonzero(mismatch.mask[row])[0])
+    note = precision_note(tensor.dtype, expected.dtype)
     lines = [
         f"{what}: {int(mismatch.mask.sum())} of {mismatch.mask.numel()} entries differ. The first is in row {row}"
         f"{row_label(row)}, column {column}{column_label(column)}: expected {want[row, column].item():.6g}, "
@@ -144,11 +235,11 @@ def expect_matrix(
             f"Expected row {row}:\n{format_values(want[row], ROW_VALUES_UP_TO)}\n"
             f"Received row {row}:\n{format_values(got[row], ROW_VALUES_UP_TO)}"
         )
-    raise PropertyFailed("\n".join(lines))
+    raise PropertyFailed("\n".join([*lines, *([note] if note else [])]))
 
 
 def _comparable(
-    received: Any, expected: torch.Tensor, *, what: str, scalar: bool
+    received: Any, expected: torch.Tensor, *, what: str, scalar: bool, fixed: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The student's tensor, and both sides in float64, once type, shape, dtype and finiteness are checked."""
     tensor = as_tensor(received, what, scalar=scalar)
@@ -167,15 +258,16 @@ def _comparable(
     bad = torch.isfinite(want) & ~torch.isfinite(got)
     if bool(bad.any()):
         where = _unravel(int(torch.nonzero(bad.reshape(-1))[0]), want.shape)
+        expected_there = "a finite value" if fixed else f"{want[where].item():.6g}"
         raise PropertyFailed(
-            f"{what}: received {got[where].item()} at index {where}, where {want[where].item():.6g} was expected "
+            f"{what}: received {got[where].item()} at index {where}, where {expected_there} was expected "
             f"({int(bad.sum())} of {bad.numel()} values are NaN or infinite)."
         )
     return tensor, got, want
 
 
-def _tolerances(received: torch.Tensor, expected: torch.Tensor, rtol: float | None) -> tuple[float, float]:
-    default_rtol, atol_factor = tolerance(received.dtype, expected.dtype)
+def _tolerances(expected: torch.Tensor, rtol: float | None) -> tuple[float, float]:
+    default_rtol, atol_factor = tolerance(expected.dtype)
     return (default_rtol if rtol is None else rtol), atol_factor
 
 
@@ -208,6 +300,25 @@ def format_values(tensor: torch.Tensor, limit: int = SHOW_VALUES_UP_TO) -> str:
     """A tensor's values, compactly, for a message (all of them up to ``limit``, else the ends)."""
     with np.printoptions(precision=5, suppress=False, linewidth=100, threshold=limit):
         return str(tensor.detach().to(torch.float64).numpy())
+
+
+def proportional_factor(received: torch.Tensor, expected: torch.Tensor) -> float | None:
+    """The one positive factor ``f`` with ``received`` = ``f * expected`` (within the usual tolerance), or ``None``.
+
+    For results whose scale is a convention the student may get wrong on its
+    own (a loss averaged instead of summed over the batch): the shape and
+    the pattern are right even when the scale is not.
+    """
+    if tuple(received.shape) != tuple(expected.shape):
+        return None
+    got, want = received.detach().to(torch.float64), expected.detach().to(torch.float64)
+    if not bool(torch.isfinite(got).all()) or not bool(want.ne(0).any()):
+        return None
+    factor = float((got * want).sum() / (want * want).sum())
+    if factor <= 0:
+        return None
+    mismatch = _Mismatch(got, factor * want, *_tolerances(expected, None))
+    return None if bool(mismatch.mask.any()) else factor
 
 
 def expect_gradients(reply: Reply, expected: Sequence[torch.Tensor], *, what: str, names: Sequence[str]) -> None:
