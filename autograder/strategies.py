@@ -66,3 +66,19 @@ def synthetic_picture(width: int, height: int, seed: int) -> PIL.Image.Image:
 def picture_pixels(picture: PIL.Image.Image) -> torch.Tensor:
     """A picture's pixels as a (H, W, 3) uint8 tensor, to send to a worker."""
     return torch.from_numpy(np.array(picture.convert("RGB"), dtype=np.uint8))
+
+
+@st.composite
+def map_sides(draw: st.DrawFn, *, highs: tuple[int, ...], degenerate: bool = False) -> tuple[int, ...]:
+    """Sides of a tensor (channels, height, width, ...), each from 1 or 2 up to its entry in ``highs``.
+
+    Realistic sides are all at least 2. Degenerate ones have at least one
+    side of 1 (one channel, a 1-pixel row or column, a 1x1 map): code that
+    is right on every realistic input may still trip there (``squeeze()``
+    drops such a side), so they are graded in a test of their own, with a
+    small weight.
+    """
+    if not degenerate:
+        return tuple(draw(st.integers(2, high)) for high in highs)
+    ones = draw(st.lists(st.booleans(), min_size=len(highs), max_size=len(highs)).filter(any))
+    return tuple(1 if one else draw(st.integers(1, high)) for one, high in zip(ones, highs, strict=True))

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting, reference
-from autograder.compare import as_tensor, expect_close, expect_gradients
-from autograder.strategies import dtypes, loss_weights, scales, seeded, seeds
+from autograder.compare import as_scalar, expect, expect_close, expect_gradients
+from autograder.strategies import dtypes, loss_weights, map_sides, scales, seeded, seeds
 from autograder.student import StudentCode, Target
 
 PROBLEM = "content_loss"
@@ -43,9 +43,13 @@ class ContentCase:
 
 
 @st.composite
-def content_cases(draw: st.DrawFn) -> ContentCase:
-    shape = (1, draw(st.integers(1, 8)), draw(st.integers(1, 9)), draw(st.integers(1, 9)))
-    return ContentCase(shape, draw(dtypes()), draw(loss_weights()), draw(seeds()), draw(scales()))
+def content_cases(draw: st.DrawFn, *, degenerate: bool = False) -> ContentCase:
+    """Realistic maps (2 to 8 channels, 2 to 9 pixels high and wide), or degenerate ones (a side of 1)."""
+    channels, height, width = draw(map_sides(highs=(8, 9, 9), degenerate=degenerate))
+    return ContentCase((1, channels, height, width), draw(dtypes()), draw(loss_weights()), draw(seeds()), draw(scales()))
+
+
+COURSE_HINT = "Check: the squared differences of the two maps, summed over every element (not averaged), times content_weight."
 
 
 def expected_loss(weight: float, current: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
@@ -67,17 +71,12 @@ def test_course_setting(student: StudentCode) -> None:
         what=f"ContentLoss()({course_setting.CONTENT_WEIGHT}, features of a blank image, features of the content image) "
         f"at layer {course_setting.CONTENT_LAYER}, shape {tuple(original.shape)}",
         scalar=True,
+        fixed=True,
+        hint=COURSE_HINT,
     )
 
 
-@weight(0.4)
-@number("1.2")
-@visibility("visible")
-@tags(PROBLEM)
-@settings(max_examples=40)
-@given(case=content_cases())
-def test_matches_reference_on_generated_maps(student: StudentCode, case: ContentCase) -> None:
-    """On generated feature maps (any channels and sizes, float32 and float64, weight 0 included), the loss matches"""
+def expect_value(student: StudentCode, case: ContentCase) -> None:
     current, original = case.maps()
     received = student.call(CONTENT_LOSS, case.weight, current, original).value
     expect_close(
@@ -89,19 +88,34 @@ def test_matches_reference_on_generated_maps(student: StudentCode, case: Content
     )
 
 
-@weight(0.3)
-@number("1.3")
-@visibility("visible")
-@tags(PROBLEM)
-@settings(max_examples=25)
-@given(case=content_cases().filter(lambda c: c.weight != 0.0))
-def test_gradient_matches_reference(student: StudentCode, case: ContentCase) -> None:
-    """The loss is differentiable and its gradient with respect to content_current matches"""
+def expect_gradient(student: StudentCode, case: ContentCase) -> None:
     current, original = case.maps()
     reply = student.call(CONTENT_LOSS, case.weight, current.clone().requires_grad_(True), original, grad=True)
     leaf = current.clone().requires_grad_(True)
     expected = torch.autograd.grad(expected_loss(case.weight, leaf, original), leaf)
     expect_gradients(reply, expected, what=case.describe(), names=["content_current"])
+
+
+@weight(0.3)
+@number("1.2")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=60)
+@given(case=content_cases())
+def test_matches_reference_on_generated_maps(student: StudentCode, case: ContentCase) -> None:
+    """On generated feature maps (2 to 8 channels, 2 to 9 pixels high and wide, float32 and float64, weight 0 included), the loss matches"""
+    expect_value(student, case)
+
+
+@weight(0.3)
+@number("1.3")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=35)
+@given(case=content_cases().filter(lambda c: c.weight != 0.0))
+def test_gradient_matches_reference(student: StudentCode, case: ContentCase) -> None:
+    """The loss is differentiable and its gradient with respect to content_current matches"""
+    expect_gradient(student, case)
 
 
 @weight(0.3)
@@ -111,7 +125,7 @@ def test_gradient_matches_reference(student: StudentCode, case: ContentCase) -> 
 @settings(max_examples=20)
 @given(case=content_cases().filter(lambda c: c.weight != 0.0))
 def test_zero_for_equal_maps_and_linear_in_weight(student: StudentCode, case: ContentCase) -> None:
-    """The loss is 0 for equal maps and doubles when the weight doubles (no reference needed)"""
+    """The loss is 0 for equal maps, positive for different ones, and doubles when the weight doubles (no reference needed)"""
     current, original = case.maps()
     same = student.call(CONTENT_LOSS, case.weight, original.clone(), original).value
     expect_close(
@@ -120,11 +134,29 @@ def test_zero_for_equal_maps_and_linear_in_weight(student: StudentCode, case: Co
         what=f"{case.describe()}, with content_current equal to content_original",
         scalar=True,
     )
-    once = student.call(CONTENT_LOSS, case.weight, current, original).value
+    once = as_scalar(student.call(CONTENT_LOSS, case.weight, current, original).value, case.describe())
+    expect(
+        bool(once > 0),
+        f"{case.describe()}: the loss of two different maps is {float(once):.6g}; a weighted sum of squared differences "
+        "is positive when the maps differ and the weight is positive.",
+    )
     twice = student.call(CONTENT_LOSS, 2 * case.weight, current, original).value
     expect_close(
         twice,
-        2 * as_tensor(once, case.describe(), scalar=True).to(torch.float64).reshape(()),
+        2 * once,
         what=f"{case.describe()} with the weight doubled (it should be twice the loss at {case.weight!r})",
         scalar=True,
     )
+
+
+@weight(0.1)
+@number("1.5")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=20)
+@given(case=content_cases(degenerate=True))
+def test_degenerate_shapes(student: StudentCode, case: ContentCase) -> None:
+    """On degenerate maps (one channel, 1-pixel rows or columns, 1x1 maps), the loss and its gradient match"""
+    expect_value(student, case)
+    if case.weight != 0.0:
+        expect_gradient(student, case)

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting, reference
-from autograder.compare import as_tensor, expect, expect_close, expect_gradients
-from autograder.strategies import dtypes, scales, seeded, seeds
+from autograder.compare import as_tensor, expect, expect_close, expect_gradients, format_values
+from autograder.strategies import dtypes, map_sides, scales, seeded, seeds
 from autograder.student import StudentCode, Target
 
 PROBLEM = "gram_matrix"
@@ -41,10 +41,11 @@ class GramCase:
 
 
 @st.composite
-def gram_cases(draw: st.DrawFn, *, normalize: bool | None = None) -> GramCase:
-    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 8)), draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+def gram_cases(draw: st.DrawFn, *, normalize: bool | None = None, degenerate: bool = False) -> GramCase:
+    """Batches of 1 to 3 realistic maps (2 to 8 channels, 2 to 7 pixels high and wide), or degenerate ones (a side of 1)."""
+    channels, height, width = draw(map_sides(highs=(8, 7, 7), degenerate=degenerate))
     flag = draw(st.booleans()) if normalize is None else normalize
-    return GramCase(shape, draw(dtypes()), flag, draw(seeds()), draw(scales()))
+    return GramCase((draw(st.integers(1, 3)), channels, height, width), draw(dtypes()), flag, draw(seeds()), draw(scales()))
 
 
 def expected_gram(features: torch.Tensor, normalize: bool) -> torch.Tensor:
@@ -63,17 +64,12 @@ def test_course_setting(student: StudentCode) -> None:
         received,
         expected_gram(features, True),
         what=f"gram_matrix(features of the style image at layer {course_setting.GRAM_LAYER}, shape {tuple(features.shape)})",
+        fixed=True,
+        hint="Check: G[n] = F[n] @ F[n].T with F[n] the (C, H*W) view of image n, divided by C * H * W.",
     )
 
 
-@weight(0.6)
-@number("2.2")
-@visibility("visible")
-@tags(PROBLEM)
-@settings(max_examples=40)
-@given(case=gram_cases())
-def test_matches_reference_on_generated_batches(student: StudentCode, case: GramCase) -> None:
-    """On generated batches (N up to 3, 1-pixel and non-square maps, float32 and float64, normalize on and off), it matches"""
+def expect_value(student: StudentCode, case: GramCase) -> None:
     features = case.features()
     received = student.call(GRAM_MATRIX, features, kwargs={"normalize": case.normalize}).value
     expect_close(
@@ -84,6 +80,17 @@ def test_matches_reference_on_generated_batches(student: StudentCode, case: Gram
     )
 
 
+@weight(0.5)
+@number("2.2")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=60)
+@given(case=gram_cases())
+def test_matches_reference_on_generated_batches(student: StudentCode, case: GramCase) -> None:
+    """On generated batches (N up to 3, non-square maps, float32 and float64, normalize on and off), it matches"""
+    expect_value(student, case)
+
+
 @weight(0.3)
 @number("2.3")
 @visibility("visible")
@@ -92,6 +99,10 @@ def test_matches_reference_on_generated_batches(student: StudentCode, case: Gram
 @given(case=gram_cases(), cotangent_seed=seeds())
 def test_gradient_matches_reference(student: StudentCode, case: GramCase, cotangent_seed: int) -> None:
     """It is differentiable, and its gradient with respect to the features matches"""
+    expect_gradient(student, case, cotangent_seed)
+
+
+def expect_gradient(student: StudentCode, case: GramCase, cotangent_seed: int) -> None:
     features = case.features()
     batch, channels = case.shape[:2]
     cotangent = seeded((batch, channels, channels), case.dtype, cotangent_seed, salt=7)
@@ -111,9 +122,10 @@ def test_gradient_matches_reference(student: StudentCode, case: GramCase, cotang
 @settings(max_examples=25)
 @given(case=gram_cases())
 def test_symmetric_positive_semidefinite(student: StudentCode, case: GramCase) -> None:
-    """Each Gram matrix is (N, C, C), symmetric and positive semi-definite (no reference needed)"""
+    """Each Gram matrix is (N, C, C), symmetric, positive semi-definite with a positive diagonal, and scales as the square of the features (no reference needed)"""
     batch, channels = case.shape[:2]
-    gram = as_tensor(student.call(GRAM_MATRIX, case.features(), kwargs={"normalize": case.normalize}).value, case.describe())
+    features = case.features()
+    gram = as_tensor(student.call(GRAM_MATRIX, features, kwargs={"normalize": case.normalize}).value, case.describe())
     expect(
         tuple(gram.shape) == (batch, channels, channels),
         f"{case.describe()}: expected shape {(batch, channels, channels)}, received {tuple(gram.shape)}.",
@@ -126,6 +138,18 @@ def test_symmetric_positive_semidefinite(student: StudentCode, case: GramCase) -
     expect(
         bool(lowest >= -tolerance),
         f"{case.describe()}: a Gram matrix is positive semi-definite, but yours has the eigenvalue {float(lowest):.4g}.",
+    )
+    diagonal = torch.diagonal(gram, dim1=1, dim2=2)
+    expect(
+        bool((diagonal > 0).all()),
+        f"{case.describe()}: the diagonal holds {format_values(diagonal)}; G[n, c, c] is the squared norm of channel c "
+        "of image n, positive when that channel is not all zeros.",
+    )
+    doubled = student.call(GRAM_MATRIX, 2 * features, kwargs={"normalize": case.normalize}).value
+    expect_close(
+        doubled,
+        4 * gram,
+        what=f"{case.describe()} with the features doubled (a Gram matrix is quadratic in the features: 4 times the matrix)",
     )
 
 
@@ -140,9 +164,26 @@ def test_normalize_divides_by_number_of_neurons(student: StudentCode, case: Gram
     _, channels, height, width = case.shape
     features = case.features()
     raw = as_tensor(student.call(GRAM_MATRIX, features, kwargs={"normalize": False}).value, "gram_matrix(..., normalize=False)")
+    expect(
+        bool(raw.ne(0).any()),
+        f"{case.describe().replace('normalize=True', 'normalize=False')} is all zeros; the Gram matrix of features that "
+        "are not all zeros is not.",
+    )
     normalized = student.call(GRAM_MATRIX, features, kwargs={"normalize": True}).value
     expect_close(
         normalized,
         raw.to(torch.float64) / (channels * height * width),
         what=f"{case.describe()} (it should be gram_matrix(..., normalize=False) / (C * H * W) = ... / {channels * height * width})",
     )
+
+
+@weight(0.1)
+@number("2.6")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=20)
+@given(case=gram_cases(degenerate=True), cotangent_seed=seeds())
+def test_degenerate_shapes(student: StudentCode, case: GramCase, cotangent_seed: int) -> None:
+    """On degenerate maps (one channel, 1-pixel rows or columns, 1x1 maps), the Gram matrix and its gradient match"""
+    expect_value(student, case)
+    expect_gradient(student, case, cotangent_seed)

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting, reference
-from autograder.compare import as_tensor, expect, expect_close, expect_gradients
-from autograder.strategies import dtypes, loss_weights, seeded, seeds
+from autograder.compare import as_scalar, expect, expect_close, expect_gradients
+from autograder.strategies import dtypes, loss_weights, map_sides, seeded, seeds
 from autograder.student import StudentCode, Target
 
 PROBLEM = "style_loss"
@@ -48,9 +48,11 @@ class StyleCase:
 
 
 @st.composite
-def style_cases(draw: st.DrawFn, *, nonzero: bool = False) -> StyleCase:
+def style_cases(draw: st.DrawFn, *, nonzero: bool = False, degenerate: bool = False) -> StyleCase:
+    """1 to 5 layers of realistic maps (2 to 6 channels, pixels high and wide), or of degenerate ones (a side of 1)."""
     count = draw(st.integers(1, 5))
-    shapes = tuple((1, draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 6))) for _ in range(count))
+    sides = [draw(map_sides(highs=(6, 6, 6), degenerate=degenerate)) for _ in range(count)]
+    shapes = tuple((1, channels, height, width) for channels, height, width in sides)
     layers = tuple(draw(st.lists(st.integers(0, count - 1), min_size=1, max_size=count, unique=True)))
     weights = tuple(draw(st.lists(loss_weights(zero=not nonzero), min_size=len(layers), max_size=len(layers))))
     return StyleCase(shapes, layers, weights, draw(dtypes()), draw(seeds()))
@@ -71,7 +73,7 @@ def expected_loss(
 
 def student_loss(student: StudentCode, case: StyleCase, weights: tuple[float, ...], targets: list[torch.Tensor]) -> torch.Tensor:
     reply = student.call(STYLE_LOSS, case.feats(), list(case.layers), targets, list(weights), course_methods=COURSE_GRAM)
-    return as_tensor(reply.value, case.describe(), scalar=True).to(torch.float64).reshape(())
+    return as_scalar(reply.value, case.describe())
 
 
 @weight(1.0)
@@ -89,17 +91,24 @@ def test_course_setting(student: StudentCode) -> None:
         expected_loss(feats, layers, targets, weights),
         what=f"StyleLoss()(features of the content image, {layers}, Gram matrices of the style image, {weights})",
         scalar=True,
+        fixed=True,
+        hint="Check: for each i, style_weights[i] times the summed squared difference between the Gram matrix of "
+        "feats[style_layers[i]] and style_targets[i], added over i.",
     )
 
 
-@weight(0.7)
+@weight(0.6)
 @number("3.2")
 @visibility("visible")
 @tags(PROBLEM)
-@settings(max_examples=40)
+@settings(max_examples=50)
 @given(case=style_cases())
 def test_matches_reference_on_generated_layers(student: StudentCode, case: StyleCase) -> None:
     """On generated features (any number of layers, used in any order, weights 0 included), the loss matches"""
+    expect_value(student, case)
+
+
+def expect_value(student: StudentCode, case: StyleCase) -> None:
     feats, targets = case.feats(), case.targets()
     received = student.call(STYLE_LOSS, feats, list(case.layers), targets, list(case.weights), course_methods=COURSE_GRAM).value
     expect_close(
@@ -118,6 +127,10 @@ def test_matches_reference_on_generated_layers(student: StudentCode, case: Style
 @given(case=style_cases(nonzero=True))
 def test_gradient_matches_reference(student: StudentCode, case: StyleCase) -> None:
     """The loss is differentiable and its gradient with respect to every layer's features matches"""
+    expect_gradient(student, case)
+
+
+def expect_gradient(student: StudentCode, case: StyleCase) -> None:
     feats, targets = case.feats(), case.targets()
     leaves = [f.clone().requires_grad_(True) for f in feats]
     reply = student.call(
@@ -136,9 +149,14 @@ def test_gradient_matches_reference(student: StudentCode, case: StyleCase) -> No
 @settings(max_examples=20)
 @given(case=style_cases(nonzero=True))
 def test_sum_of_weighted_layer_terms(student: StudentCode, case: StyleCase) -> None:
-    """The loss is the sum of one weighted term per layer, each 0 when the target is the layer's Gram matrix (no reference needed)"""
+    """The loss is the sum of one weighted term per layer, positive, and 0 when each target is its layer's Gram matrix (no reference needed)"""
     targets = case.targets()
     total = student_loss(student, case, case.weights, targets)
+    expect(
+        bool(total > 0),
+        f"{case.describe()}: the loss is {float(total):.6g}; with positive weights and targets that are not the layers' "
+        "Gram matrices, a weighted sum of squared differences is positive.",
+    )
     terms = [
         student_loss(student, case, tuple(w if j == i else 0.0 for j, w in enumerate(case.weights)), targets)
         for i in range(len(case.layers))
@@ -163,3 +181,15 @@ def test_sum_of_weighted_layer_terms(student: StudentCode, case: StyleCase) -> N
         abs(float(matched)) <= 1e-5 * scale + 1e-12,
         f"{case.describe()} with each target equal to that layer's Gram matrix: expected 0, received {float(matched):.6g}.",
     )
+
+
+@weight(0.1)
+@number("3.5")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=20)
+@given(case=style_cases(nonzero=True, degenerate=True))
+def test_degenerate_shapes(student: StudentCode, case: StyleCase) -> None:
+    """On degenerate layers (one channel, 1-pixel rows or columns, 1x1 maps), the loss and its gradient match"""
+    expect_value(student, case)
+    expect_gradient(student, case)

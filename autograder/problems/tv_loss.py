@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting, reference
-from autograder.compare import as_tensor, expect_close, expect_gradients
-from autograder.strategies import dtypes, loss_weights, scales, seeded, seeds
+from autograder.compare import as_scalar, expect, expect_close, expect_gradients
+from autograder.strategies import dtypes, loss_weights, map_sides, scales, seeded, seeds
 from autograder.student import StudentCode, Target
 
 PROBLEM = "tv_loss"
@@ -41,10 +41,12 @@ class TVCase:
 
 
 @st.composite
-def tv_cases(draw: st.DrawFn, *, zero: bool = True) -> TVCase:
+def tv_cases(draw: st.DrawFn, *, zero: bool = True, degenerate: bool = False) -> TVCase:
+    """Realistic images (2 to 12 pixels high and wide), or degenerate ones (1-pixel rows or columns, 1x1)."""
+    height, width = draw(map_sides(highs=(12, 12), degenerate=degenerate))
     return TVCase(
-        draw(st.integers(1, 12)),
-        draw(st.integers(1, 12)),
+        height,
+        width,
         draw(dtypes()),
         draw(loss_weights(zero=zero)),
         draw(seeds()),
@@ -57,7 +59,7 @@ def expected_loss(image: torch.Tensor, tv_weight: float) -> torch.Tensor:
 
 
 def student_loss(student: StudentCode, image: torch.Tensor, tv_weight: float, what: str) -> torch.Tensor:
-    return as_tensor(student.call(TV_LOSS, image, tv_weight).value, what, scalar=True).to(torch.float64).reshape(())
+    return as_scalar(student.call(TV_LOSS, image, tv_weight).value, what)
 
 
 @weight(1.0)
@@ -73,17 +75,24 @@ def test_course_setting(student: StudentCode) -> None:
         expected_loss(image, course_setting.TV_WEIGHT),
         what=f"TotalVariationLoss()(the content image, shape {tuple(image.shape)}, {course_setting.TV_WEIGHT})",
         scalar=True,
+        fixed=True,
+        hint="Check: the squared differences of vertically and of horizontally adjacent pixels, summed over every "
+        "channel and position (not averaged), times tv_weight.",
     )
 
 
-@weight(0.4)
+@weight(0.3)
 @number("4.2")
 @visibility("visible")
 @tags(PROBLEM)
-@settings(max_examples=40)
+@settings(max_examples=60)
 @given(case=tv_cases())
 def test_matches_reference_on_generated_images(student: StudentCode, case: TVCase) -> None:
-    """On generated images (1-pixel rows and columns, non-square, float32 and float64, weight 0 included), the loss matches"""
+    """On generated images (2 to 12 pixels high and wide, non-square, float32 and float64, weight 0 included), the loss matches"""
+    expect_value(student, case)
+
+
+def expect_value(student: StudentCode, case: TVCase) -> None:
     image = case.image()
     received = student.call(TV_LOSS, image, case.weight).value
     expect_close(
@@ -99,10 +108,14 @@ def test_matches_reference_on_generated_images(student: StudentCode, case: TVCas
 @number("4.3")
 @visibility("visible")
 @tags(PROBLEM)
-@settings(max_examples=25)
+@settings(max_examples=35)
 @given(case=tv_cases(zero=False))
 def test_gradient_matches_reference(student: StudentCode, case: TVCase) -> None:
     """The loss is differentiable and its gradient with respect to the image matches"""
+    expect_gradient(student, case)
+
+
+def expect_gradient(student: StudentCode, case: TVCase) -> None:
     image = case.image()
     reply = student.call(TV_LOSS, image.clone().requires_grad_(True), case.weight, grad=True)
     leaf = image.clone().requires_grad_(True)
@@ -117,7 +130,7 @@ def test_gradient_matches_reference(student: StudentCode, case: TVCase) -> None:
 @settings(max_examples=20)
 @given(case=tv_cases(zero=False), offset=st.sampled_from([0.5, -3.0, 20.0]))
 def test_zero_on_constant_images_shift_invariant_and_linear(student: StudentCode, case: TVCase, offset: float) -> None:
-    """The loss is 0 on a constant image, unchanged by adding a constant, and doubles with the weight (no reference needed)"""
+    """The loss is 0 on a constant image, positive on others, unchanged by adding a constant, and doubles with the weight (no reference needed)"""
     image = case.image()
     offset *= case.scale
     constant = torch.full_like(image, offset)
@@ -129,6 +142,11 @@ def test_zero_on_constant_images_shift_invariant_and_linear(student: StudentCode
         scalar=True,
     )
     loss = student_loss(student, image, case.weight, case.describe())
+    expect(
+        bool(loss > 0),
+        f"{case.describe()}: the loss is {float(loss):.6g}; an image whose neighbouring pixels differ has a positive "
+        "total variation (for a positive weight).",
+    )
     shifted = student_loss(student, image + offset, case.weight, case.describe())
     expect_close(
         shifted,
@@ -139,3 +157,15 @@ def test_zero_on_constant_images_shift_invariant_and_linear(student: StudentCode
     )
     doubled = student_loss(student, image, 2 * case.weight, case.describe())
     expect_close(doubled, 2 * loss, what=f"{case.describe()} with the weight doubled (twice the loss)", scalar=True)
+
+
+@weight(0.1)
+@number("4.5")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=20)
+@given(case=tv_cases(zero=False, degenerate=True))
+def test_degenerate_shapes(student: StudentCode, case: TVCase) -> None:
+    """On degenerate images (1-pixel rows or columns, 1x1), the loss and its gradient match"""
+    expect_value(student, case)
+    expect_gradient(student, case)
