@@ -19,7 +19,7 @@ from hypothesis import assume, given, settings
 
 from autograder import reference
 from autograder.compare import as_tensor, expect, expect_close
-from autograder.problems.saliency import COURSE_CASE, VisualCase, visual_cases
+from autograder.problems.saliency import COURSE_CASE, POSITIONS, VisualCase, visual_cases
 from autograder.student import StudentCode, Target
 
 PROBLEM = "gradcam"
@@ -46,7 +46,14 @@ def student_cam(student: StudentCode, case: VisualCase) -> torch.Tensor:
 @tags(PROBLEM)
 def test_course_setting(student: StudentCode) -> None:
     """In the course's setting (SqueezeNet 1.1's features[12], a batch of five images), the Grad-CAM maps match"""
-    expect_close(student_cam(student, COURSE_CASE), expected_cam(COURSE_CASE), what=f"grad_cam on {COURSE_CASE.describe()}")
+    expect_close(
+        student_cam(student, COURSE_CASE),
+        expected_cam(COURSE_CASE),
+        what=f"grad_cam on {COURSE_CASE.describe()}",
+        fixed=True,
+        hint="Check: the hooked activations weighted by their gradients averaged over the K x K positions, summed over "
+        "the channels, then a ReLU; the gradients of the correct-class scores, not of a loss.",
+    )
 
 
 @weight(1.0)
@@ -68,9 +75,18 @@ def test_matches_reference_on_generated_batches(student: StudentCode, case: Visu
 @tags(PROBLEM)
 @settings(max_examples=4)
 @given(case=visual_cases())
-def test_maps_have_the_images_size_and_span_zero_to_one(student: StudentCode, case: VisualCase) -> None:
-    """The result is (N, H, W), resized to the images and normalised to span [0, 1], as the given code makes it (no reference needed)"""
-    assume(bool(torch.isfinite(expected_cam(case)).all()))
+def test_maps_have_the_images_size_span_zero_to_one_and_follow_the_labels(student: StudentCode, case: VisualCase) -> None:
+    """The result is (N, H, W), resized to the images and normalised to span [0, 1], as the given code makes it, and the maps change with the labels"""
+    relabelled = VisualCase(
+        case.picture_seeds,
+        tuple((position + POSITIONS // 2) % POSITIONS for position in case.positions),
+        case.size,
+        case.model_seed,
+    )
+    expected, expected_relabelled = expected_cam(case), expected_cam(relabelled)
+    assume(bool(torch.isfinite(expected).all() and torch.isfinite(expected_relabelled).all()))
+    moved = [i for i in range(len(case.labels)) if not torch.allclose(expected[i], expected_relabelled[i], atol=1e-3)]
+    assume(moved)
     cam = student_cam(student, case)
     shape = (len(case.labels), case.size, case.size)
     what = f"grad_cam on {case.describe()}"
@@ -85,4 +101,14 @@ def test_maps_have_the_images_size_and_span_zero_to_one(student: StudentCode, ca
     expect(
         abs(float(cam.min())) < 1e-6 and abs(float(cam.max()) - 1) < 1e-6,
         f"{what}: the values span [{float(cam.min()):.4g}, {float(cam.max()):.4g}], not [0, 1] (keep the given normalisation).",
+    )
+    other = student_cam(student, relabelled)
+    expect(
+        tuple(other.shape) == shape,
+        f"grad_cam on {relabelled.describe()}: expected shape {shape}, received {tuple(other.shape)}.",
+    )
+    expect(
+        any(not torch.allclose(cam[i].to(torch.float64), other[i].to(torch.float64), atol=1e-3) for i in moved),
+        f"{what}: the maps stay the same with the labels {list(relabelled.labels)}, where Grad-CAM's change: a class "
+        "activation map depends on the class (backpropagate the score of each image's label).",
     )
