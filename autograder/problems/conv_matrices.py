@@ -198,7 +198,7 @@ def rounded(values: torch.Tensor) -> list[float]:
 @settings(max_examples=10)
 @given(kernel_seed=seeds(), input_seed=seeds())
 def test_course_setting_q3_identity(student: StudentCode, kernel_seed: int, input_seed: int) -> None:
-    """Problem 3: the convolution's output, permuted, equals the stride-2 transposed convolution by q3_transposed_kernel"""
+    """Problem 3: the convolution's output, permuted, equals the stride-2 transposed convolution by q3_transposed_kernel, which holds the four weights"""
     kernel4 = seeded((4,), torch.float64, kernel_seed)
     x = seeded((4,), torch.float64, input_seed, salt=1)
     permutation = student_permutation(student)
@@ -214,6 +214,12 @@ def test_course_setting_q3_identity(student: StudentCode, kernel_seed: int, inpu
     expect(
         tuple(kernel.shape) == (2, 2), f"q3_transposed_kernel(kernel4) must have shape (2, 2); received {tuple(kernel.shape)}."
     )
+    expect_close(
+        kernel.flatten().sort().values,
+        kernel4.sort().values,
+        what=f"The entries of q3_transposed_kernel(k) = {rounded(kernel)}, sorted, against those of k = {rounded(kernel4)}, "
+        "sorted (each of the four weights is one entry of the equivalent 2x2 kernel)",
+    )
     transposed = F.conv_transpose2d(x.reshape(1, 1, 2, 2), kernel.reshape(1, 1, 2, 2), stride=2).flatten()
     expect_close(
         (convolved @ x)[permutation],
@@ -226,16 +232,49 @@ def test_course_setting_q3_identity(student: StudentCode, kernel_seed: int, inpu
     )
 
 
+def permutation_mistake(permutation: list[int]) -> str | None:
+    """Why ``permutation`` cannot reorder the contract's q3 outputs into a stride-2 transposed convolution, or ``None``.
+
+    Entry ``m`` of the permuted vector is output pixel (r, c) = (m // 4, m % 4)
+    of the transposed convolution, x[r // 2, c // 2] times the kernel entry at
+    (r % 2, c % 2). It must take output p[m] of the 1x1 convolution, ordered
+    channel, row, column: the channel p[m] // 4 at input pixel p[m] % 4. So
+    the input pixel must be (r // 2, c // 2), and all outputs at one kernel
+    entry must come from one channel (whose weight that entry is). Any
+    assignment of channels to kernel entries is correct; the identity is not.
+    """
+    if sorted(permutation) != list(range(16)):
+        return "it must hold each index 0..15 exactly once (a reordering of the outputs)"
+    channels: dict[tuple[int, int], set[int]] = {}
+    for m, index in enumerate(permutation):
+        row, column = divmod(m, 4)
+        channel, pixel = divmod(index, 4)
+        if pixel != 2 * (row // 2) + column // 2:
+            return (
+                f"entry {m} (output pixel ({row}, {column}) of the transposed convolution, which depends on input pixel "
+                f"({row // 2}, {column // 2}) only) takes output {index}, channel {channel} at input pixel {divmod(pixel, 2)}"
+            )
+        channels.setdefault((row % 2, column % 2), set()).add(channel)
+    for entry, used in sorted(channels.items()):
+        if len(used) > 1:
+            return (
+                f"the outputs at kernel entry {entry} come from channels {sorted(used)}; one channel's weight must be that entry"
+            )
+    return None
+
+
 @weight(0.25)
 @number("11.5")
 @visibility("visible")
 @tags(PROBLEM)
-def test_course_setting_q3_permutation_is_a_permutation(student: StudentCode) -> None:
-    """Problem 3: q3_permutation() holds each of the indices 0 to 15 exactly once"""
-    permutation = student_permutation(student)
+def test_course_setting_q3_permutation_reorders_into_a_transposed_convolution(student: StudentCode) -> None:
+    """Problem 3: q3_permutation() takes every output of the transposed convolution from the convolution's output at the same input pixel, one channel per kernel entry"""
+    permutation = student_permutation(student).tolist()
+    mistake = permutation_mistake(permutation)
     expect(
-        sorted(permutation.tolist()) == list(range(16)),
-        f"q3_permutation() must hold each index 0..15 exactly once (a reordering of the outputs); received {permutation.tolist()}.",
+        mistake is None,
+        f"q3_permutation() = {permutation} cannot turn the outputs of q3_conv_matrix (ordered channel, row, column) into "
+        f"the stride-2 transposed convolution's output (row-major): {mistake}.",
     )
 
 
@@ -251,7 +290,7 @@ EDGE_CASES = (
 @number("11.6")
 @visibility("visible")
 @tags(PROBLEM)
-@settings(max_examples=40)
+@settings(max_examples=60)
 @given(case=conv_cases(transposed=False))
 @example(case=EDGE_CASES[0])
 @example(case=EDGE_CASES[1])
@@ -269,7 +308,7 @@ def test_conv2d_matrix_matches_conv2d(student: StudentCode, case: ConvCase) -> N
 @number("11.7")
 @visibility("visible")
 @tags(PROBLEM)
-@settings(max_examples=40)
+@settings(max_examples=60)
 @given(case=conv_cases(transposed=True))
 @example(case=EDGE_CASES[0])
 @example(case=ConvCase((2, 2), (5, 5), stride=3, padding=3, seed=5))
