@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+import torch
 
 from autograder.intake import SUPPORT_FILES
 from autograder.problems import ALL_PROBLEM_KEYS, PROBLEMS, Problem
@@ -70,14 +71,31 @@ def test_the_template_ships_the_courses_support_code(path: str) -> None:
         assert template == reference
 
 
-def test_the_fooling_cases_are_reached_by_the_reference_in_their_steps() -> None:
+def fooling_cases() -> list[Any]:
+    from autograder.problems import fooling_image
+
+    return [fooling_image.COURSE_CASE, *fooling_image.CASES]
+
+
+@pytest.mark.parametrize("case", fooling_cases(), ids=str)
+def test_the_fooling_cases_are_reached_by_the_reference_in_their_steps_and_stay_reached(case: Any) -> None:
+    """The reference fools the model in ``case.steps`` steps, and the ascent still fools it a step later and at 100 steps.
+
+    The second half is what lets a loop that takes a step more, or never
+    stops early, earn the outcome part of the problem.
+    """
     from autograder import reference
     from autograder.problems import fooling_image
 
     make = reference.module("visualizers.fooling_image").FoolingImage().make_fooling_image
-    for case in (fooling_image.COURSE_CASE, *fooling_image.CASES):
-        model, calls = case.model(), list[int]()
-        model.register_forward_pre_hook(lambda module, inputs, calls=calls: calls.append(1))
-        fooled = make(case.image(), case.target, model)
-        assert len(calls) - 1 == case.steps < fooling_image.MAX_STEPS, (case, len(calls) - 1)
-        assert int(model(fooled).argmax()) == case.target, case
+    model, calls = case.model(), list[int]()
+    hook = model.register_forward_pre_hook(lambda module, inputs, calls=calls: calls.append(1))
+    fooled = make(case.image(), case.target, model)
+    hook.remove()
+    assert len(calls) - 1 == case.steps < fooling_image.MAX_STEPS, (case, len(calls) - 1)
+    image = fooled.detach().to(torch.float64)
+    for step in range(case.steps, fooling_image.MAX_STEPS + 1):
+        gradient, predicted = fooling_image.target_gradient(model, image, case.target)
+        if step in (case.steps, case.steps + 1, fooling_image.MAX_STEPS):
+            assert predicted == case.target, f"{case}: the ascent, gone on, predicts {predicted} after step {step}"
+        image = image + fooling_image.LEARNING_RATE * gradient / gradient.norm()

@@ -2,10 +2,16 @@
 
 Gradient ascent on the target class's score, ``dX = learning_rate * g / ||g||_2``
 with ``learning_rate = 10``, at most 100 steps, stopping as soon as the model
-predicts ``target_y``. The grader checks this with its own copy of the model:
-the worker records every image the student's code feeds the model, and each
-step between them must have length 10 and point along the target score's
-gradient; the first image the model takes for the target must be the last.
+predicts ``target_y``. The points are split between two parts:
+
+* the outcome: the returned image fools the grader's own copy of the model
+  (it is classified as ``target_y``), within the loop's own budget of
+  ``MAX_STEPS * learning_rate`` from the input (L2). A loop that takes a step
+  more after fooling the model, or that never stops early, earns it;
+* the process: the worker records every image the student's code feeds the
+  model, and each step between them must have length 10 and point along the
+  target score's gradient; the first image the model takes for the target
+  must be the last, within a step of as many steps as the reference takes.
 
 A seeded random model cannot be fooled towards every class in 100 steps, so
 the cases are drawn from a table of (model, picture, target) that the
@@ -58,21 +64,21 @@ class FoolingCase:
 
 
 COURSE_CASE = FoolingCase(model_seed=0, picture_seed=0, size=64, target=143, steps=9)
+# Each case (and the course's) is reached by the reference in a few steps, and still reached if the ascent takes
+# one step more or goes on to MAX_STEPS: a loop that takes a step more, or never stops early, fools the model, and
+# the outcome part is about the outcome. tests/test_problem_suites.py checks all three.
 CASES = (
-    FoolingCase(0, 0, 48, 997, 4),
     FoolingCase(0, 1, 48, 416, 7),
+    FoolingCase(0, 2, 48, 416, 3),
+    FoolingCase(0, 2, 48, 997, 4),
     FoolingCase(0, 3, 48, 136, 9),
     FoolingCase(1, 1, 48, 371, 3),
     FoolingCase(1, 3, 48, 371, 8),
     FoolingCase(2, 0, 48, 529, 6),
     FoolingCase(2, 1, 64, 666, 3),
-    FoolingCase(2, 2, 64, 666, 7),
     FoolingCase(2, 3, 48, 353, 6),
     FoolingCase(2, 4, 48, 213, 3),
-    FoolingCase(3, 0, 48, 36, 4),
-    FoolingCase(3, 1, 48, 345, 4),
     FoolingCase(3, 2, 48, 131, 3),
-    FoolingCase(3, 2, 48, 36, 8),
     FoolingCase(3, 4, 48, 36, 4),
     FoolingCase(3, 5, 48, 131, 8),
 )
@@ -96,8 +102,8 @@ def target_gradient(model: torch.nn.Module, image: torch.Tensor, target: int) ->
     return gradient, int(scores.argmax(dim=1))
 
 
-def expect_fooling(student: StudentCode, case: FoolingCase) -> None:
-    what = case.describe()
+def run_student(student: StudentCode, case: FoolingCase) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The student's fooling image (float64, of the input's shape) and the images its code fed the model."""
     X = case.image()
     reply = student.call(
         FOOLING_IMAGE,
@@ -105,13 +111,37 @@ def expect_fooling(student: StudentCode, case: FoolingCase) -> None:
         case.target,
         Ref("model", {"name": course_setting.VISUAL_MODEL, "seed": case.model_seed, "dtype": "float64", "record": True}),
     )
-    result = as_tensor(reply.value, what).to(torch.float64)
+    result = as_tensor(reply.value, case.describe()).to(torch.float64)
     expect(
         tuple(result.shape) == tuple(X.shape),
-        f"{what}: expected an image of shape {tuple(X.shape)}, received shape {tuple(result.shape)}.",
+        f"{case.describe()}: expected an image of shape {tuple(X.shape)}, received shape {tuple(result.shape)}.",
     )
+    return result, list(reply.recorded[0])
+
+
+def expect_fooled(student: StudentCode, case: FoolingCase) -> None:
+    """The outcome: the returned image is classified as the target, within the loop's budget of the input."""
+    what = case.describe()
+    result, _ = run_student(student, case)
+    expect(bool(torch.isfinite(result).all()), f"{what}: the returned image holds NaN or infinite values.")
+    _, predicted = target_gradient(case.model(), result, case.target)
+    expect(predicted == case.target, f"{what}: the returned image is classified as {predicted}, not as the target {case.target}.")
+    distance = float((result - case.image()).norm())
+    budget = MAX_STEPS * LEARNING_RATE
+    expect(
+        distance <= budget * (1 + 1e-6),
+        f"{what}: the returned image is {distance:.6g} (L2) away from X, more than {budget:g}, what "
+        f"{MAX_STEPS} steps of length learning_rate = {LEARNING_RATE:g} can move it.",
+    )
+
+
+def expect_ascent(student: StudentCode, case: FoolingCase) -> None:
+    """The process: normalised ascent steps on the target score from X, stopping at the first image that fools the model."""
+    what = case.describe()
+    X = case.image()
+    result, recorded = run_student(student, case)
     model = case.model()
-    path = distinct([*reply.recorded[0], result])
+    path = distinct([*recorded, result])
     expect(
         torch.allclose(path[0], X, rtol=1e-6, atol=1e-9),
         f"{what}: the first image given to the model should be X itself (start the ascent from X).",
@@ -142,21 +172,41 @@ def expect_fooling(student: StudentCode, case: FoolingCase) -> None:
     expect(steps <= min(case.steps + SLACK, MAX_STEPS), f"{what}: it took {steps} steps, the reference {case.steps}.")
 
 
-@weight(1.0)
+@weight(0.5)
 @number("9.1")
 @visibility("visible")
 @tags(PROBLEM)
-def test_course_setting(student: StudentCode) -> None:
-    """In the course's setting (a picture, SqueezeNet 1.1, a target class), the fooling image fools the model, by normalised ascent steps, stopping when fooled"""
-    expect_fooling(student, COURSE_CASE)
+def test_course_setting_fools_the_model(student: StudentCode) -> None:
+    """In the course's setting (a picture, SqueezeNet 1.1, a target class), the returned image fools the model, within 100 steps of X"""
+    expect_fooled(student, COURSE_CASE)
 
 
-@weight(1.0)
+@weight(0.5)
 @number("9.2")
+@visibility("visible")
+@tags(PROBLEM)
+def test_course_setting_ascends_and_stops_when_fooled(student: StudentCode) -> None:
+    """In the course's setting, each step is the normalised gradient of the target score, and the ascent stops as soon as the model is fooled"""
+    expect_ascent(student, COURSE_CASE)
+
+
+@weight(0.5)
+@number("9.3")
 @visibility("visible")
 @tags(PROBLEM)
 @settings(max_examples=6)
 @given(case=st.sampled_from(CASES))
 def test_fools_other_models_pictures_and_targets(student: StudentCode, case: FoolingCase) -> None:
+    """On other pictures, models and targets, the returned image fools the model, within 100 steps of X"""
+    expect_fooled(student, case)
+
+
+@weight(0.5)
+@number("9.4")
+@visibility("visible")
+@tags(PROBLEM)
+@settings(max_examples=6)
+@given(case=st.sampled_from(CASES))
+def test_ascends_and_stops_when_fooled_on_other_cases(student: StudentCode, case: FoolingCase) -> None:
     """On other pictures, models and targets, each step is the normalised gradient of the target score, and the ascent stops when fooled"""
-    expect_fooling(student, case)
+    expect_ascent(student, case)
