@@ -185,12 +185,17 @@ def _fixed_mismatch(what: str, got: torch.Tensor, want: torch.Tensor, mismatch: 
     ]
     expected_norm = float(want.norm())
     if expected_norm > 0:
-        lines.append(f"In norm, your result is {float(got.norm()) / expected_norm:.4g} times the expected one.")
+        lines.append(f"In norm, your result is about {_one_digit(float(got.norm()) / expected_norm)} times the expected one.")
     return lines
 
 
 def _how_far(got: float, want: float) -> str:
-    """How ``got`` stands against ``want``, in words: 3.2% too large, 2 times too small, of the wrong sign."""
+    """How ``got`` stands against ``want``, in words, to one significant digit: about 3% too large, about 2 times too small.
+
+    One digit says what kind of mistake it is (a factor, a slightly different
+    formula) without handing out the expected value: with more digits,
+    dividing the received value by the ratio would give it back.
+    """
     if want == 0:
         return "not 0 (the expected value is 0)"
     if got == 0:
@@ -200,8 +205,13 @@ def _how_far(got: float, want: float) -> str:
     ratio = got / want
     direction = "too large" if abs(got) > abs(want) else "too small"
     if 0.5 < ratio < 2:
-        return f"{abs(ratio - 1):.2%} {direction}"
-    return f"{max(ratio, 1 / ratio):.3g} times {direction}"
+        return f"about {_one_digit(abs(ratio - 1) * 100)}% {direction}"
+    return f"about {_one_digit(max(ratio, 1 / ratio))} times {direction}"
+
+
+def _one_digit(value: float) -> str:
+    """``value`` rounded to one significant digit, written plainly: 0.003, 3, 50, 2000."""
+    return f"{float(f'{value:.1g}'):f}".rstrip("0").rstrip(".")
 
 
 def expect_matrix(
