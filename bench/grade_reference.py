@@ -156,7 +156,10 @@ def main() -> int:
     print(f"wall time: {statistics.median(walls):.2f} s{spread}{' pinned to CPUs ' + arguments.cpus if arguments.cpus else ''}")
     problems: dict[str, dict[str, float]] = report["extra_data"]["problems"]  # type: ignore[index]
     for key, entry in problems.items():
-        print(f"  {key:<20} {entry['seconds']:6.2f} s   {entry['score']:g} / {entry['max_score']:g}   (last run)")
+        cases = f"{int(entry['cases']):5d} cases" if "cases" in entry else ""
+        print(f"  {key:<20} {entry['seconds']:6.2f} s   {entry['score']:g} / {entry['max_score']:g}   {cases}   (last run)")
+    if all("cases" in entry for entry in problems.values()):
+        print(f"cases checked: {sum(int(entry['cases']) for entry in problems.values())} (measured by the grader)")
     print(f"peak memory (PSS, grader and workers together): {peaks[-1] / 1024:.0f} MiB (largest of the runs)")
     if cgroup is not None:
         peak = cgroup.peak_mib()
