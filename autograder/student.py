@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -112,6 +113,8 @@ class StudentCode:
         self.limits = limits
         self.output = output
         self.seconds_used = 0.0
+        self.shared: dict[Hashable, Any] = {}
+        """What several tests of this problem take from one call (a fooling image, judged by two tests), by the test's key."""
         self._worker: Worker | None = None
         self._workdir: Path | None = None
         self._import_error: str | None = None

@@ -103,7 +103,18 @@ def target_gradient(model: torch.nn.Module, image: torch.Tensor, target: int) ->
 
 
 def run_student(student: StudentCode, case: FoolingCase) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The student's fooling image (float64, of the input's shape) and the images its code fed the model."""
+    """The student's fooling image (float64, of the input's shape) and the images its code fed the model.
+
+    The outcome and the ascent are judged from one run: the call is made once per case and kept.
+    """
+    key = (PROBLEM, case)
+    if key not in student.shared:
+        student.shared[key] = fooling_run(student, case)
+    result, recorded = student.shared[key]
+    return result, recorded
+
+
+def fooling_run(student: StudentCode, case: FoolingCase) -> tuple[torch.Tensor, list[torch.Tensor]]:
     X = case.image()
     reply = student.call(
         FOOLING_IMAGE,
