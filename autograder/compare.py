@@ -66,12 +66,22 @@ def as_tensor(value: Any, what: str, *, scalar: bool = False) -> torch.Tensor:
 
 def as_scalar(value: Any, what: str) -> torch.Tensor:
     """The student's one-number result as a 0-d float64 tensor, or a failure saying what it was instead."""
-    tensor = as_tensor(value, what, scalar=True)
+    tensor = _one_number(as_tensor(value, what, scalar=True), what)
+    if not _is_real(tensor):
+        raise PropertyFailed(f"{what}: expected a real floating-point value, received dtype {tensor.dtype}.")
+    return tensor.detach().to(torch.float64)
+
+
+def _one_number(tensor: torch.Tensor, what: str) -> torch.Tensor:
+    """``tensor`` as a 0-d tensor, or a failure when it holds more or fewer than one value."""
     if tensor.numel() != 1:
         raise PropertyFailed(f"{what}: expected a single number (a 0-d tensor), received shape {tuple(tensor.shape)}.")
-    if tensor.is_complex() or not (tensor.is_floating_point() or tensor.dtype in (torch.int64, torch.int32)):
-        raise PropertyFailed(f"{what}: expected a real floating-point value, received dtype {tensor.dtype}.")
-    return tensor.detach().to(torch.float64).reshape(())
+    return tensor.reshape(())
+
+
+def _is_real(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` holds real numbers a comparison can take: floating point, or int32/int64."""
+    return not tensor.is_complex() and (tensor.is_floating_point() or tensor.dtype in (torch.int64, torch.int32))
 
 
 def kind_of(value: Any) -> str:
@@ -255,13 +265,11 @@ def _comparable(
     tensor = as_tensor(received, what, scalar=scalar)
     expected = expected.detach()
     if scalar:
-        if tensor.numel() != 1:
-            raise PropertyFailed(f"{what}: expected a single number (a 0-d tensor), received shape {tuple(tensor.shape)}.")
-        tensor = tensor.reshape(())
+        tensor = _one_number(tensor, what)
         expected = expected.reshape(())
     elif tuple(tensor.shape) != tuple(expected.shape):
         raise PropertyFailed(f"{what}: expected shape {tuple(expected.shape)}, received shape {tuple(tensor.shape)}.")
-    if tensor.is_complex() or not (tensor.is_floating_point() or tensor.dtype in (torch.int64, torch.int32)):
+    if not _is_real(tensor):
         raise PropertyFailed(f"{what}: expected real floating-point values, received dtype {tensor.dtype}.")
     got = tensor.to(torch.float64)
     want = expected.to(torch.float64)
