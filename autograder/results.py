@@ -10,12 +10,20 @@ itself failed: it says so, and that it is not the student's doing.
 ``cases`` (the inputs it checked) and ``autograder_failed`` (the harness, not
 the student, failed in it); each problem's ``score``, ``max_score``,
 ``seconds`` and ``cases`` (the sum over its tests, 0 for tests that never ran).
+
+Every text in a report passes through :func:`printable_text`, here and only
+here: test names and outputs, the report's output, and (as a last line, in
+:func:`write_results`) every string of the report. Student code controls
+much of that text (what it printed, its exceptions' messages and class names,
+its file names), and none of it can stop the report from being written or
+play tricks on the terminal or page that shows it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from functools import cache
@@ -29,6 +37,22 @@ from autograder.problems import Problem
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "results.schema.json"
 MAX_TEST_OUTPUT = 20000
 MAX_OUTPUT = 20000
+MAX_LINE = 2000
+CUT_SHORT = "\n... (output cut short)"
+LINE_CUT_SHORT = " ... (line cut short)"
+REPLACEMENT = "\ufffd"
+# Terminal control sequences (ECMA-48), with their 7-bit (ESC ...) and 8-bit (C1) introducers:
+# control strings (OSC, DCS, SOS, PM, APC) up to their terminator (BEL or ST), CSI sequences, and
+# the other two-character (or longer, with intermediates) escape sequences.
+ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x00-\x1f\x7f-\x9f]*(?:\x07|\x1b\\|\x9c)"
+    r"|(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]"
+    r"|\x1b[\x20-\x2f]*[\x30-\x7e]"
+)
+# The control characters (Unicode's category Cc: C0, DEL, C1) but "\n" and "\t", and Unicode's explicit
+# bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), which reorder the
+# text shown after them ("Trojan Source").
+UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 AUTOGRADER_FAILED = (
     "AUTOGRADER ERROR: the autograder itself failed, so this submission was not (fully) graded. "
     "This is not a problem with your code; please tell the course staff."
@@ -56,16 +80,14 @@ class GradedTest:
     autograder_failed: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        output = self.output
-        if len(output) > MAX_TEST_OUTPUT:
-            output = output[: MAX_TEST_OUTPUT - 40] + "\n... (output cut short)"
+        """The test's entry in the report, its texts made printable and its output cut to :data:`MAX_TEST_OUTPUT`."""
         return {
-            "name": self.name,
-            "number": self.number,
+            "name": printable_text(self.name),
+            "number": printable_text(self.number),
             "score": _points(self.max_score if self.passed else 0.0),
             "max_score": _points(self.max_score),
             "status": "passed" if self.passed else "failed",
-            "output": output,
+            "output": printable_text(self.output, limit=MAX_TEST_OUTPUT),
             "visibility": self.visibility,
             "tags": [self.problem],
             "extra_data": {"seconds": round(self.seconds, 3), "cases": self.cases, "autograder_failed": self.autograder_failed},
@@ -135,7 +157,9 @@ def build_results(
     """The ``results.json`` object for these tests.
 
     The report says the autograder failed when ``autograder_failed`` is set or
-    when it failed in any one test.
+    when it failed in any one test. Every text is made printable
+    (:func:`printable_text`), the report's output cut to :data:`MAX_OUTPUT`
+    and each test's to :data:`MAX_TEST_OUTPUT`.
     """
     tests = sorted(tests, key=lambda t: [int(part) for part in t.number.split(".")])
     autograder_failed = autograder_failed or any(test.autograder_failed for test in tests)
@@ -148,8 +172,7 @@ def build_results(
         for p in problems
     ]
     text = "\n\n".join(part for part in [AUTOGRADER_FAILED if autograder_failed else "", output, "\n".join(summary)] if part)
-    if len(text) > MAX_OUTPUT:
-        text = text[: MAX_OUTPUT - 40] + "\n... (output cut short)"
+    text = printable_text(text, limit=MAX_OUTPUT)
     entries = [t.as_json() for t in tests]
     return {
         "score": _points(sum(entry["score"] for entry in entries)),
@@ -197,7 +220,13 @@ def validate(results: dict[str, Any]) -> None:
 
 
 def write_results(path: Path, results: dict[str, Any]) -> None:
-    """Validate ``results`` and write it to ``path`` atomically."""
+    """Validate ``results`` and write it to ``path`` atomically, in UTF-8.
+
+    Every string of the report (keys included) is made printable first, so
+    that a report built some other way than by :func:`build_results` is still
+    written; a report from :func:`build_results` is written as it is.
+    """
+    results = _printable_strings(results)
     validate(results)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,3 +245,68 @@ def write_results(path: Path, results: dict[str, Any]) -> None:
 
 def _points(value: float) -> float:
     return round(float(value), 4)
+
+
+def printable_text(text: str, *, limit: int | None = None) -> str:
+    """``text`` made safe to write in a UTF-8 report and to show on a terminal or a web page.
+
+    - Surrogates: a pair (high then low) becomes the character it encodes; a
+      lone surrogate becomes U+FFFD (the replacement character).
+    - Terminal escape sequences are removed entirely: CSI (``ESC [`` or
+      U+009B, parameters, final byte, e.g. ``"\\x1b[31m"``), control strings
+      (OSC, DCS, SOS, PM, APC, up to their BEL or ST terminator, e.g. a window
+      title ``"\\x1b]0;title\\x07"``) and the other escape sequences
+      (``"\\x1b7"``, ``"\\x1b(B"``). An unterminated control string is not a
+      sequence: its text stays, its introducer goes (``ESC ]`` as an escape
+      sequence, a C1 introducer as a control character, below).
+    - Line ends: ``"\\r\\n"``, a lone ``"\\r"``, U+2028 and U+2029 become ``"\\n"``.
+    - Every other control character (Unicode category Cc: C0, DEL and C1, NUL
+      and a lone ESC included) but ``"\\n"`` and ``"\\t"``, and the bidirectional
+      embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069),
+      become U+FFFD, so that what was there stays visible without acting.
+    - A line longer than :data:`MAX_LINE` characters is cut to that length,
+      ending in ``" ... (line cut short)"``.
+    - With ``limit`` (over 30), the result is at most ``limit`` characters: a
+      longer text is cut and ends in ``"... (output cut short)"``. Only the
+      first ``4 * limit`` characters of ``text`` are read (cleaning never
+      lengthens a text); a longer one is said to be cut short even when
+      cleaning left less than ``limit`` of them.
+
+    Everything else (letters, digits, punctuation, symbols, spaces, newlines,
+    tabs, any script) is kept as it is, and the function is idempotent:
+    ``printable_text(printable_text(t)) == printable_text(t)`` (with the same ``limit``).
+    The result always encodes as UTF-8.
+    """
+    cut = False
+    if limit is not None and len(text) > 4 * limit:
+        # A huge text costs no more than a long one: only what may be shown is cleaned.
+        text, cut = text[: 4 * limit], True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    text = ESCAPE_SEQUENCE.sub("", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
+    text = UNPRINTABLE.sub(REPLACEMENT, text)
+    if any(len(line) > MAX_LINE for line in text.split("\n")):
+        text = "\n".join(_cut_line(line) for line in text.split("\n"))
+    if limit is not None and (cut or len(text) > limit):
+        text = text[: limit - len(CUT_SHORT)] + CUT_SHORT
+    return text
+
+
+def _cut_line(line: str) -> str:
+    if len(line) <= MAX_LINE:
+        return line
+    return line[: MAX_LINE - len(LINE_CUT_SHORT)] + LINE_CUT_SHORT
+
+
+def _printable_strings(value: Any) -> Any:
+    """``value`` (JSON data) with every string, keys included, made printable (:func:`printable_text`)."""
+    if isinstance(value, str):
+        return printable_text(value)
+    if isinstance(value, dict):
+        return {_printable_strings(key): _printable_strings(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable_strings(item) for item in value]
+    return value

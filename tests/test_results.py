@@ -1,15 +1,31 @@
-"""results.json: valid by the schema, points that add up, written atomically, written on failure."""
+"""results.json: valid by the schema, points that add up, written atomically, written on failure, printable."""
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autograder.problems import BY_KEY, PROBLEMS
-from autograder.results import AUTOGRADER_FAILED, GradedTest, autograder_failure, build_results, complete, validate, write_results
+from autograder.results import (
+    AUTOGRADER_FAILED,
+    MAX_LINE,
+    MAX_OUTPUT,
+    MAX_TEST_OUTPUT,
+    GradedTest,
+    autograder_failure,
+    build_results,
+    complete,
+    printable_text,
+    validate,
+    write_results,
+)
 
 CONTENT = BY_KEY["content_loss"]
 
@@ -120,7 +136,167 @@ def test_writing_is_atomic_and_validated(tmp_path: Path) -> None:
 
 
 def test_long_outputs_are_cut() -> None:
-    long = GradedTest(name="t", number="1.1", problem="content_loss", max_score=1.0, passed=False, output="x" * 100000)
+    many_lines = "x" * 99 + "\n"
+    long = GradedTest(name="t", number="1.1", problem="content_loss", max_score=1.0, passed=False, output=many_lines * 1000)
     report = build_results([long], (CONTENT,), output="y" * 100000, execution_time=0)
-    assert len(report["tests"][0]["output"]) <= 20000 and len(report["output"]) <= 20000
+    assert len(report["tests"][0]["output"]) <= MAX_TEST_OUTPUT and len(report["output"]) <= MAX_OUTPUT
     assert report["tests"][0]["output"].endswith("(output cut short)")
+    assert "y" * (MAX_LINE - 40) + "" in report["output"] and "(line cut short)" in report["output"]
+
+
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+# Fragments that broke reports or could play tricks on whoever reads them.
+NASTY = [
+    "\ud800",
+    "\udfff",
+    "\ud83d",
+    "\ude00",
+    "\udcff",
+    "\x00",
+    "\x07",
+    "\x08",
+    "\x0b",
+    "\x0c",
+    "\x7f",
+    "\x85",
+    "\x9b",
+    "\x9b31m",
+    "\x9d0;title\x9c",
+    "\x1b",
+    "\x1b[",
+    "\x1b]",
+    "\x1b[2J",
+    "\x1b[31m",
+    "\x1b[0m",
+    "\x1b[?1049h",
+    "\x1b]0;owned\x07",
+    "\x1b]8;;http://example.com\x1b\\",
+    "\x1bP+q\x1b\\",
+    "\x1b7",
+    "\x1b(B",
+    "\r",
+    "\r\n",
+    "\n",
+    "\t",
+    "\u2028",
+    "\u2029",
+    *BIDI_CONTROLS,
+    "x" * (MAX_LINE - 1),
+    "y" * (MAX_LINE + 1),
+    "z" * 3 * MAX_LINE,
+    "é",
+    "名",
+    "\ufffd",
+]
+hostile_texts = st.lists(
+    st.one_of(st.sampled_from(NASTY), st.text(alphabet=st.characters(exclude_categories=()), max_size=20)), max_size=30
+).map("".join)
+ordinary_texts = st.text(
+    alphabet=st.one_of(st.characters(categories=("L", "M", "N", "P", "S", "Zs")), st.sampled_from("\n\té名")), max_size=200
+)
+
+
+def unprintable(text: str) -> list[str]:
+    """The characters of ``text`` a report must not hold (found without printable_text's own patterns)."""
+    return [
+        c
+        for c in text
+        if (unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t") or c in BIDI_CONTROLS or c in "\u2028\u2029"
+    ]
+
+
+def assert_printable(text: str, limit: int | None = None) -> None:
+    text.encode("utf-8")
+    assert not unprintable(text), unprintable(text)
+    assert all(len(line) <= MAX_LINE for line in text.split("\n"))
+    assert limit is None or len(text) <= limit
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(hostile_texts, st.sampled_from([None, 100, MAX_TEST_OUTPUT]))
+def test_printable_text_encodes_holds_nothing_unprintable_and_is_idempotent(text: str, limit: int | None) -> None:
+    printable = printable_text(text, limit=limit)
+    assert_printable(printable, limit)
+    assert printable_text(printable, limit=limit) == printable
+
+
+@settings(derandomize=True, deadline=None, max_examples=200)
+@given(ordinary_texts)
+def test_printable_text_keeps_ordinary_text_as_it_is(text: str) -> None:
+    assert printable_text(text) == text
+    assert printable_text(text, limit=MAX_OUTPUT) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "printable"),
+    [
+        ("\x1b[2J\x1b[31mred\x1b[0m text", "red text"),
+        ("a\x1b]0;window title\x07b\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", "ablink"),
+        ("\x9b31mc1\x1b7\x1b(B", "c1"),
+        ("lone \ud800 and \udfff, a pair \ud83d\ude00", "lone \ufffd and \ufffd, a pair \U0001f600"),
+        ("nul\x00 bell\x07 del\x7f nel\x85 esc\x1b", "nul\ufffd bell\ufffd del\ufffd nel\ufffd esc\ufffd"),
+        ("a\r\nb\rc\u2028d\u2029e", "a\nb\nc\nd\ne"),
+        ("user\u202e\u2066txt.exe\u2069\u202c", "user\ufffd\ufffdtxt.exe\ufffd\ufffd"),
+        ("é\t名 ok\n", "é\t名 ok\n"),
+    ],
+)
+def test_printable_text_removes_escape_sequences_and_replaces_what_cannot_be_shown(text: str, printable: str) -> None:
+    assert printable_text(text) == printable
+
+
+def test_printable_text_cuts_long_lines_and_long_texts() -> None:
+    cut = printable_text("short\n" + "x" * 100000 + "\nafter")
+    assert cut.split("\n")[0] == "short" and cut.split("\n")[2] == "after"
+    assert len(cut.split("\n")[1]) == MAX_LINE and cut.split("\n")[1].endswith("(line cut short)")
+    assert printable_text("x" * MAX_LINE) == "x" * MAX_LINE
+    long = printable_text("line\n" * 100000, limit=1000)
+    assert len(long) <= 1000 and long.endswith("(output cut short)")
+    assert printable_text("\x1b[0m" * 500 + "kept", limit=1000) == "kept", "the limit counts what is left"
+
+
+def all_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for key, item in value.items() for s in all_strings(key) + all_strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in all_strings(item)]
+    return []
+
+
+@settings(derandomize=True, deadline=None, max_examples=60)
+@given(st.lists(hostile_texts, min_size=4, max_size=4), st.booleans())
+def test_hostile_text_in_every_field_still_gives_a_valid_report(tmp_path_factory: Any, texts: list[str], failed: bool) -> None:
+    name, output, top, error = texts
+    tests = [
+        GradedTest(name=f"name {name}", number="1.1", problem="content_loss", max_score=1.0, passed=False, output=output * 50),
+        GradedTest(name="t", number="1.2", problem="content_loss", max_score=0.4, passed=True, output=top),
+    ]
+    if failed:
+        report = autograder_failure((CONTENT,), error * 100, execution_time=1.0, tests=tests)
+    else:
+        report = build_results(tests, (CONTENT,), output=top * 100, execution_time=1.0)
+    for text in all_strings(report):
+        assert_printable(text)
+    assert len(report["output"]) <= MAX_OUTPUT and all(len(t["output"]) <= MAX_TEST_OUTPUT for t in report["tests"])
+    path = tmp_path_factory.mktemp("hostile") / "results.json"
+    write_results(path, report)
+    written = json.loads(path.read_bytes().decode("utf-8"))
+    validate(written)
+    assert written == report
+
+
+@settings(derandomize=True, deadline=None, max_examples=40)
+@given(hostile_texts)
+def test_writing_makes_any_report_printable(tmp_path_factory: Any, text: str) -> None:
+    report = build_results([result("1.1", 1.0, True)], (CONTENT,), output="ok", execution_time=0)
+    report["tests"][0]["name"] = f"name {text}"
+    report["tests"][0]["output"] = text
+    report["output"] = text
+    report["extra_data"]["sandbox"] = {text: [text]}
+    path = tmp_path_factory.mktemp("hostile") / "results.json"
+    write_results(path, report)
+    written = json.loads(path.read_bytes().decode("utf-8"))
+    validate(written)
+    for string in all_strings(written):
+        assert_printable(string)
