@@ -24,7 +24,7 @@ from autograder import problems as problem_registry
 from autograder import reference
 from autograder.intake import IntakeError, take_submission
 from autograder.privilege import PrivilegeError, must_be_readable, must_stay_hidden, protect_grader_files, worker_confinement
-from autograder.problems import COURSE_MODULES, PROBLEMS_DIR, Problem
+from autograder.problems import COURSE_PARTS, PROBLEMS_DIR, Problem
 from autograder.results import autograder_failure, build_results, complete, write_results
 from autograder.sandbox import ForkServer
 from autograder.settings import Limits
@@ -103,12 +103,16 @@ def _fork_server_or_error(device: str) -> Iterator[ForkServer | Exception]:
         server.close()
 
 
-def start_fork_server(limits: Limits, device: str = "cpu") -> ForkServer:
+def start_fork_server(limits: Limits, device: str = "cpu", *, solution_in_memory_allowed: bool = False) -> ForkServer:
     """The fork server, its workers confined; :class:`PrivilegeError` unless a probe worker shows that they are.
 
     As root, the grader's folders are first closed to the worker user; the
     probe then checks, as that user, that they stay closed and that Python's
-    installation can be read. ``server.sandbox`` says what is in place, for the reports.
+    installation can be read, and that no module of the reference solution is
+    in the workers' memory (the grader forks them before it imports one; the
+    project's own tests, which import the reference in the process that forks
+    workers, set ``solution_in_memory_allowed``). ``server.sandbox`` says what
+    is in place, for the reports.
     On a GPU workers get no address-space limit: CUDA reserves tens of GiB of
     address space when it starts.
     """
@@ -119,10 +123,12 @@ def start_fork_server(limits: Limits, device: str = "cpu") -> ForkServer:
         protect_grader_files()
     confine.forbid_tracing()
     server = ForkServer(
-        course_modules={name: str(reference.source(path)) for name, path in COURSE_MODULES.items()}, confinement=confinement
+        course_parts={name: str(reference.source(path)) for name, path in COURSE_PARTS.items()}, confinement=confinement
     )
     try:
         probe = server.probe(must_stay_hidden() if confinement.uid is not None else [], must_be_readable())
+        if solution_in_memory_allowed:
+            probe.pop("solution_in_memory", None)
         problem = _probe_problem(probe, confinement)
         if problem:
             raise PrivilegeError(problem)
@@ -137,6 +143,11 @@ def _probe_problem(probe: dict[str, Any], confinement: Confinement) -> str | Non
     user = confinement.user or "the grader's user"
     if probe.get("error"):
         return f"a worker could not be confined: {probe['error']}"
+    if probe.get("solution_in_memory"):
+        return (
+            f"the reference solution ({', '.join(probe['solution_in_memory'])}) was imported before the workers were "
+            "forked, so student code could find it in their memory; start the fork server first"
+        )
     if probe.get("exposed"):
         return f"{user} can read the grader's files ({', '.join(probe['exposed'])}); student code cannot run safely"
     if probe.get("unreadable"):

@@ -66,7 +66,7 @@ class ForkServer:
     """A process forked from the grader once torch is imported; it forks a worker per request."""
 
     def __init__(
-        self, *, course_modules: dict[str, str], confinement: Confinement | None = None, start_seconds: float = 120.0
+        self, *, course_parts: dict[str, str], confinement: Confinement | None = None, start_seconds: float = 120.0
     ) -> None:
         """``confinement`` defaults to the default limits, without a worker user."""
         self.start_seconds = start_seconds
@@ -82,12 +82,12 @@ class ForkServer:
         self.pid = os.fork()
         if self.pid == 0:
             ours.close()
-            worker_server.serve(theirs, self._log.fileno(), course_modules, worker_environment(), self.confinement.as_json())
+            worker_server.serve(theirs, self._log.fileno(), course_parts, worker_environment(), self.confinement.as_json())
         theirs.close()
         self._control = ours
 
     def spawn(self, workdir: Path, course: tuple[str, ...], limits: FrameLimits, output: CapturedOutput) -> Worker:
-        """Fork a worker in ``workdir`` that may use the ``course`` modules; its output goes to ``output``."""
+        """Fork a worker in ``workdir`` given the ``course`` parts of the course's code; its output goes to ``output``."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_read, out_write = os.pipe()
         try:

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from autograder import reference
 from autograder.failures import NotImplementedYet, StudentRaised, SubmissionUnusable, WorkerFailure
 from autograder.grade import start_fork_server
-from autograder.problems import COURSE_MODULES
+from autograder.privilege import PrivilegeError
+from autograder.problems import COURSE_PARTS
 from autograder.reference import source
 from autograder.sandbox import CapturedOutput, ForkServer
 from autograder.settings import Limits
@@ -30,7 +32,7 @@ PROBE = Target("probe", "probe")
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ForkServer]:
-    fork_server = ForkServer(course_modules={name: str(source(path)) for name, path in COURSE_MODULES.items()})
+    fork_server = ForkServer(course_parts={name: str(source(path)) for name, path in COURSE_PARTS.items()})
     yield fork_server
     fork_server.close()
 
@@ -206,7 +208,7 @@ def test_workers_build_models_dtypes_and_course_objects(server: ForkServer, tmp_
             image = Image.open(path)
             return [sum(p.sum() for p in model.parameters()), torch.zeros(1, dtype=dtype), type(loss).__name__, list(image.size)]
         """,
-        course=("content_loss",),
+        course=("ContentLoss",),
     )
     from autograder.worker.models import build_model
 
@@ -313,17 +315,49 @@ def test_a_missing_standard_library_module_is_a_stand_in_that_fails_when_used(se
     code.stop()
 
 
-def test_course_modules_are_only_given_to_problems_that_use_them(server: ForkServer, tmp_path: Path) -> None:
-    code = student(
-        server,
-        tmp_path,
-        """
-        import sys
-        def probe():
-            return sorted(name for name in sys.modules if name.startswith("_autograder_course"))
-        """,
-    )
-    assert code.call(PROBE).value == []
+COURSE_SEARCH = """
+import gc, sys, types, torch
+
+def course_code():
+    \"\"\"Every function of the course's code this worker can find, by its qualified name: in sys.modules or through gc.\"\"\"
+    found = set()
+    for obj in [*gc.get_objects(), *(vars(m).values() for m in list(sys.modules.values()) if m is not None)]:
+        for item in (obj if isinstance(obj, type(vars(sys).values())) else [obj]):
+            if isinstance(item, types.FunctionType) and item.__code__.co_filename.startswith("<the course's"):
+                found.add(item.__qualname__)
+            if isinstance(item, type) and item.__module__ == "course":
+                found.add(item.__qualname__)
+    return sorted(found)
+
+class StyleLoss(torch.nn.Module):
+    def forward(self, feats):
+        owner = self.gram_matrix.__self__
+        return [course_code(), type(owner).__name__, hasattr(owner, "forward"), self.gram_matrix(feats).shape]
+"""
+
+
+def test_workers_are_given_only_the_parts_of_the_course_code_they_use(server: ForkServer, tmp_path: Path) -> None:
+    """The style loss's worker holds the course's Gram matrix alone; a worker without course parts holds none."""
+    code = student(server, tmp_path / "gram", COURSE_SEARCH, course=("StyleLoss.gram_matrix",))
+    found, owner, owner_has_forward, shape = code.call(
+        Target("probe", "StyleLoss", "__call__"), torch.ones(1, 2, 3, 3), course_methods={"gram_matrix": "StyleLoss.gram_matrix"}
+    ).value
+    code.stop()
+    assert found == ["gram_matrix"] and shape == (1, 2, 2)
+    assert owner == "CourseMethodOwner" and owner_has_forward is False
+    code = student(server, tmp_path / "none", COURSE_SEARCH)
+    assert code.call(Target("probe", "course_code")).value == []
+    code.stop()
+    code = student(server, tmp_path / "losses", COURSE_SEARCH, course=("ContentLoss", "StyleLoss", "TotalVariationLoss"))
+    assert code.call(Target("probe", "course_code")).value == [
+        "ContentLoss",
+        "ContentLoss.forward",
+        "StyleLoss",
+        "StyleLoss.forward",
+        "StyleLoss.gram_matrix",
+        "TotalVariationLoss",
+        "TotalVariationLoss.forward",
+    ]
     code.stop()
 
 
@@ -405,7 +439,7 @@ def probe(paths):
 
 def test_workers_are_confined(tmp_path: Path) -> None:
     limits = Limits(cpu_seconds=77, file_bytes=5 << 20, open_files=99)
-    confined = start_fork_server(limits)
+    confined = start_fork_server(limits, solution_in_memory_allowed=True)
     try:
         code = student(confined, tmp_path, CONFINEMENT_PROBE)
         secret = str(ROOT / "reference" / "answers.py")
@@ -456,8 +490,15 @@ def test_what_a_worker_left_in_shared_folders_is_removed(tmp_path: Path) -> None
 def test_gpu_workers_get_no_address_space_limit() -> None:
     """CUDA reserves tens of GiB of address space when it starts: a limit on it would fail every GPU worker."""
     for device, limited in (("cpu", True), ("cuda", False)):
-        server = start_fork_server(Limits(), device)
+        server = start_fork_server(Limits(), device, solution_in_memory_allowed=True)
         try:
             assert ("address_space" in server.sandbox["limits"]) is limited, device
         finally:
             server.close()
+
+
+def test_workers_forked_with_the_solution_in_memory_are_refused() -> None:
+    """The grader forks its workers before it imports the reference; a fork server that holds it is refused."""
+    reference.module("style_modules.content_loss")  # this test process imports the reference (the suites do)
+    with pytest.raises(PrivilegeError, match=r"the reference solution \(.*style_modules.content_loss"):
+        start_fork_server(Limits()).close()

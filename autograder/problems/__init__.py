@@ -19,8 +19,8 @@ class Problem:
     """One graded problem: a key of API.md, its points, and what it needs.
 
     ``files`` are the student files it uses (a missing or broken one costs
-    this problem), ``modules`` what its worker imports, ``course`` the course's
-    own modules its worker may use (see :data:`COURSE_MODULES`).
+    this problem), ``modules`` what its worker imports, ``course`` the parts of
+    the course's own code its worker is given (see :data:`COURSE_PARTS`).
     """
 
     key: str
@@ -44,7 +44,14 @@ class Problem:
 PROBLEMS: tuple[Problem, ...] = (
     Problem("content_loss", "Content loss", 2.0, ("style_modules/content_loss.py",), ("style_modules.content_loss",)),
     Problem("gram_matrix", "Gram matrix", 2.5, ("style_modules/style_loss.py",), ("style_modules.style_loss",)),
-    Problem("style_loss", "Style loss", 2.5, ("style_modules/style_loss.py",), ("style_modules.style_loss",), ("style_loss",)),
+    Problem(
+        "style_loss",
+        "Style loss",
+        2.5,
+        ("style_modules/style_loss.py",),
+        ("style_modules.style_loss",),
+        ("StyleLoss.gram_matrix",),
+    ),
     Problem("tv_loss", "Total variation loss", 2.0, ("style_modules/tv_loss.py",), ("style_modules.tv_loss",)),
     Problem(
         "style_transfer",
@@ -52,7 +59,7 @@ PROBLEMS: tuple[Problem, ...] = (
         3.0,
         ("style_utils.py",),
         ("style_utils",),
-        ("content_loss", "style_loss", "tv_loss"),
+        ("ContentLoss", "StyleLoss", "TotalVariationLoss"),
     ),
     Problem("saliency", "Saliency maps", 2.0, ("visualizers/saliency_map.py",), ("visualizers.saliency_map",)),
     Problem("guided_backprop", "Guided backprop", 2.0, ("visualizers/gradcam.py",), ("visualizers.gradcam",)),
@@ -70,14 +77,17 @@ PROBLEMS: tuple[Problem, ...] = (
 )
 BY_KEY = {problem.key: problem for problem in PROBLEMS}
 
-# The course's own modules (from reference/) a problem's worker may be given,
-# loaded before any student code: style transfer runs with the course's
-# losses, and the style loss is graded with the course's Gram matrix, so that
-# each problem is graded apart from the others.
-COURSE_MODULES = {
-    "content_loss": "style_modules/content_loss.py",
-    "style_loss": "style_modules/style_loss.py",
-    "tv_loss": "style_modules/tv_loss.py",
+# The parts of the course's own code (from reference/) a problem's worker may be
+# given, by name: the file each is cut from. Style transfer runs with the
+# course's losses, and the style loss is graded with the course's Gram matrix,
+# so that each problem is graded apart from the others. A worker gets only the
+# parts it needs, compiled alone (autograder.worker.course): the style loss's
+# worker holds the Gram matrix and nothing of StyleLoss.forward, which it grades.
+COURSE_PARTS = {
+    "ContentLoss": "style_modules/content_loss.py",
+    "StyleLoss": "style_modules/style_loss.py",
+    "StyleLoss.gram_matrix": "style_modules/style_loss.py",
+    "TotalVariationLoss": "style_modules/tv_loss.py",
 }
 
 # Every problem key of API.md, graded here or not yet.

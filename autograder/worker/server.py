@@ -4,7 +4,7 @@ The grader calls :func:`preload` (imports of torch, numpy, scipy, PIL,
 matplotlib with the Agg backend, and a warm-up of torch's lazy set-up), then
 forks; the new process calls :func:`serve` and becomes the fork server. Its
 memory is the grader's, shared copy-on-write, so torch is in memory once. It
-knows where the trusted course modules are, and waits on its control socket.
+knows where the course's code is, and waits on its control socket.
 For every problem the grader asks it to fork a child. The child gets its own session (so the grader
 can kill it and everything it started with one signal), its own copy of the
 submission as working directory, stdout and stderr on a pipe the grader
@@ -15,9 +15,12 @@ Control messages (grader -> fork server, on the control socket)::
 
     {"op": "spawn", "workdir": str, "course": [str]}
         + two file descriptors (request socket, output pipe)   -> {"pid": int}
-        ("course" names the trusted course modules the child may use; the
-        child loads these, and only these, before it is confined and before
-        any student code is imported: no other worker has them in memory)
+        ("course" names the parts of the course's code the child may use, a
+        class or a single method such as ``StyleLoss.gram_matrix``; the child
+        compiles these, and only these, before it is confined and before any
+        student code is imported: no other worker has them in memory, and
+        none has a whole module of the solution; see
+        :mod:`autograder.worker.course`)
     {"op": "wait", "pid": int}                             -> {"status": str, "swept": int}
         (reaps the worker, then kills what it left behind and, with a
         worker user, removes its files from /tmp, /var/tmp and /dev/shm)
@@ -25,8 +28,10 @@ Control messages (grader -> fork server, on the control socket)::
                                                            -> {"applied": {...}, "exposed": [str],
                                                                "unreadable": [str], "error": str|null}
         (a throwaway worker, confined as every worker is, reports what was
-        put in place, which ``hidden`` files it can open and which
-        ``readable`` folders it cannot list)
+        put in place, which ``hidden`` files it can open, which
+        ``readable`` folders it cannot list, and ``solution_in_memory``: the
+        modules of the reference solution it finds in its memory, which
+        must be none)
 
 Requests (grader -> child) and their replies::
 
@@ -57,7 +62,6 @@ Only ``autograder.worker`` modules are imported here; nothing of the grader.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import io
 import json
 import os
@@ -98,15 +102,19 @@ def preload() -> None:
     import PIL.Image  # noqa: F401
     import scipy.ndimage  # noqa: F401
 
-    from autograder.worker import frames, models, stand_ins, wire  # noqa: F401
+    from autograder.worker import course, frames, models, stand_ins, wire  # noqa: F401
 
     _warm_up(torch)
 
 
 def serve(
-    control: socket.socket, log_fd: int, course_paths: dict[str, str], environment: dict[str, str], config: dict[str, Any]
+    control: socket.socket, log_fd: int, course_parts: dict[str, str], environment: dict[str, str], config: dict[str, Any]
 ) -> NoReturn:
-    """Become the fork server, in a process just forked from the grader; never returns."""
+    """Become the fork server, in a process just forked from the grader; never returns.
+
+    ``course_parts`` maps each part of the course's code a worker may be given
+    (``"StyleLoss.gram_matrix"``) to the reference file it is cut from.
+    """
     code = 0
     try:
         from autograder.worker import confine
@@ -125,10 +133,10 @@ def serve(
         control = socket.socket(fileno=3)
         os.environ.clear()
         os.environ.update(environment)
-        missing = [path for path in course_paths.values() if not os.path.isfile(path)]
+        missing = [path for path in course_parts.values() if not os.path.isfile(path)]
         if missing:
-            raise FileNotFoundError(f"course modules not found: {missing}")
-        _serve_forever(control, course_paths, confine.Confinement.from_json(config))
+            raise FileNotFoundError(f"the course's files are not found: {missing}")
+        _serve_forever(control, course_parts, confine.Confinement.from_json(config))
     except BaseException:  # noqa: BLE001 - the fork server must never return into the grader's code
         traceback.print_exc()
         code = 70
@@ -199,6 +207,7 @@ def _probe(message: dict[str, Any], config: Any) -> dict[str, Any]:
                 report["applied"] = confine.confine(config, workdir)
                 report["exposed"] = [path for path in message.get("hidden", []) if _can_open(path)]
                 report["unreadable"] = [path for path in message.get("readable", []) if not _can_list(path)]
+                report["solution_in_memory"] = _solution_modules()
             except BaseException as error:  # noqa: BLE001 - reported to the grader, which stops
                 report["error"] = f"{type(error).__name__}: {error}"
             os.write(write_end, json.dumps(report).encode()[:60000])
@@ -214,6 +223,16 @@ def _probe(message: dict[str, Any], config: Any) -> dict[str, Any]:
         return dict(json.loads(b"".join(chunks) or b"{}"))
     except ValueError:
         return {"error": "the probe sent back no report"}
+
+
+def _solution_modules() -> list[str]:
+    """The modules of the reference solution in this process's memory (forked from the grader's): there must be none."""
+    solution = os.path.join(HARNESS_ROOT, "reference") + os.sep
+    return sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if os.path.realpath(str(getattr(module, "__file__", None) or "")).startswith(solution)
+    )
 
 
 def _can_open(path: str) -> bool:
@@ -255,20 +274,6 @@ def _warm_up(torch: Any) -> None:
         optimizer.zero_grad()
 
 
-def _load_course_modules(paths: dict[str, str]) -> dict[str, Any]:
-    """Load the course's own modules (trusted) under private names."""
-    modules = {}
-    for name, path in paths.items():
-        spec = importlib.util.spec_from_file_location(f"_autograder_course_{name}", path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load course module {name} from {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        modules[name] = module
-    return modules
-
-
 def _recv_control(control: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
     message, fds, _flags, _addr = socket.recv_fds(control, 65536, 8)
     if not message:
@@ -295,7 +300,7 @@ def _wait(pid: int) -> str:
 # --------------------------------------------------------------------------- child
 
 
-def _run_child(message: dict[str, Any], fds: list[int], course_paths: dict[str, str], config: Any) -> None:
+def _run_child(message: dict[str, Any], fds: list[int], course_parts: dict[str, str], config: Any) -> None:
     """Become a worker for one problem; never returns."""
     code = 0
     try:
@@ -316,8 +321,10 @@ def _run_child(message: dict[str, Any], fds: list[int], course_paths: dict[str, 
         sys.path[:] = [workdir, *(p for p in sys.path if p and os.path.realpath(p) != HARNESS_ROOT)]
         sys.dont_write_bytecode = True
         allowed = set(message.get("course", []))
-        course = _load_course_modules({name: path for name, path in course_paths.items() if name in allowed})
         from autograder.worker import confine, stand_ins
+        from autograder.worker import course as course_code
+
+        course = course_code.load_parts({name: path for name, path in course_parts.items() if name in allowed})
 
         confine.confine(config, workdir)
         import torch
@@ -533,15 +540,14 @@ class Child:
             return obj
         instance = self.instance = obj()
         for attribute, course_name in course_methods.items():
-            class_name, _, method_name = course_name.partition(".")
-            setattr(instance, attribute, getattr(self._course_object(class_name), method_name))
+            setattr(instance, attribute, self._course_part(course_name))
         return instance if method == "__call__" else getattr(instance, method)
 
-    def _course_object(self, class_name: str) -> Any:
-        for module in self.course.values():
-            if hasattr(module, class_name):
-                return getattr(module, class_name)()
-        raise LookupError(f"no course class {class_name}")
+    def _course_part(self, name: str) -> Any:
+        """A part of the course's code this worker was given: a bound method, or a class."""
+        if name not in self.course:
+            raise LookupError(f"this worker was not given the course's {name}")
+        return self.course[name]
 
     def _resolve(self, ref: dict[str, Any], buffers: list[bytearray]) -> Any:
         import torch
@@ -563,7 +569,7 @@ class Child:
                 self.recordings.append(_record_inputs(model))
             return model
         if kind == "course":
-            return self._course_object(ref["name"])
+            return self._course_part(str(ref["name"]))()
         if kind == "image_file":
             import PIL.Image
 
@@ -583,28 +589,68 @@ class Child:
         return os.path.relpath(path, self.workdir) if path.startswith(self.workdir + os.sep) else None
 
     def _describe(self, error: BaseException, *, during: str) -> dict[str, Any]:
-        """What a student needs to see of an exception: its type, message and their own frames."""
-        try:
-            message = str(error)
-        except BaseException:  # noqa: BLE001
-            message = "<the exception's message could not be read>"
+        """What a student needs to see of an exception: its type, message and their own frames.
+
+        The exception is the student's, and reading any part of it can run
+        their code (``__str__``, a ``repr`` of ``SystemExit``'s argument, a
+        property on a subclass) and raise again. Each part is read on its own;
+        a part that cannot be read is said to be unreadable, so an exception
+        is always described as the student's and never fails the worker.
+        """
+        kind = type(error)
+        if isinstance(error, SystemExit):
+            code = _readable(lambda: _plain_repr(_slot(SystemExit, "code", error)), "an object that cannot be shown")
+            message = f"sys.exit({code}) was called"
+        else:
+            message = _readable(lambda: str(error), "<the exception's message could not be read>")
+        return {
+            "type": _readable(lambda: _slot(type, "__name__", kind), "an exception"),
+            "message": message[:MAX_ERROR_CHARS],
+            "traceback": _readable(lambda: self._own_frames(error), "")[-MAX_ERROR_CHARS:],
+            "during": during,
+        }
+
+    def _own_frames(self, error: BaseException) -> str:
+        """The frames of the traceback of ``error`` that lie in the student's files, as text."""
         frames = []
-        for frame in traceback.extract_tb(error.__traceback__):
+        for frame in traceback.extract_tb(_slot(BaseException, "__traceback__", error)):
             path = self._own_file(frame.filename)
             if path is not None:
                 frames.append(
                     f'  File "{path}", line {frame.lineno}, in {frame.name}\n' + (f"    {frame.line}\n" if frame.line else "")
                 )
-        if isinstance(error, SyntaxError) and error.filename and self._own_file(error.filename):
-            frames.append(f'  File "{self._own_file(error.filename)}", line {error.lineno}\n    {(error.text or "").rstrip()}\n')
-        if isinstance(error, SystemExit):
-            message = f"sys.exit({error.code!r}) was called"
-        return {
-            "type": type(error).__name__,
-            "message": message[:MAX_ERROR_CHARS],
-            "traceback": "".join(frames)[-MAX_ERROR_CHARS:],
-            "during": during,
-        }
+        if isinstance(error, SyntaxError):
+            path = self._own_file(_plain(_slot(SyntaxError, "filename", error)) or "")
+            if path is not None:
+                line = _plain(_slot(SyntaxError, "text", error)) or ""
+                frames.append(f'  File "{path}", line {_slot(SyntaxError, "lineno", error)!r}\n    {line.rstrip()}\n')
+        return "".join(frames)
+
+
+def _slot(owner: type, name: str, obj: Any) -> Any:
+    """``obj.name`` as ``owner`` defines it: a subclass's property or metaclass cannot stand in for it."""
+    return owner.__dict__[name].__get__(obj, type(obj))
+
+
+def _plain(value: Any) -> str | None:
+    """``value`` as an exact ``str`` (a subclass's methods are never called), or ``None`` if it is no string."""
+    return str.join("", [value]) if isinstance(value, str) else None
+
+
+def _plain_repr(value: Any) -> str:
+    text = _plain(repr(value))
+    if text is None:
+        raise TypeError("repr returned no string")
+    return text
+
+
+def _readable(read: Any, fallback: str) -> str:
+    """What ``read()`` gives, as an exact ``str``; ``fallback`` if it raises anything or gives no string."""
+    try:
+        text = _plain(read())
+    except BaseException:  # noqa: BLE001 - the student's code, run while describing their exception
+        return fallback
+    return fallback if text is None else text
 
 
 def _record_inputs(model: Any, limit: int = 500) -> list[Any]:
