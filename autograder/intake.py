@@ -11,13 +11,16 @@ is written that intake did not compute itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import struct
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 ALLOWLIST: tuple[str, ...] = (
     "style_modules/content_loss.py",
@@ -50,6 +53,7 @@ class Intake:
     rejected: dict[str, str] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
     unsafe: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # zip entries whose names are not UTF-8, though flagged so
     replaced_support: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -73,6 +77,8 @@ class Intake:
             lines.append(f"Not used: {path}: {reason}.")
         if self.unsafe:
             lines.append(f"Ignored as unsafe (an absolute path or '..'; nothing was written for them): {_listing(self.unsafe)}.")
+        if self.unreadable:
+            lines.append(f"Entries whose names could not be read (not UTF-8), ignored: {_listing(self.unreadable)}.")
         if self.ignored:
             lines.append(f"Ignored (not part of what is graded): {_listing(self.ignored)}.")
         lines.extend(self.notes)
@@ -197,19 +203,20 @@ def _walk(root: Path, depth: int = 0, budget: list[int] | None = None) -> list[P
 
 
 def _read_zip(path: Path, intake: Intake) -> dict[str, bytes]:
+    """The wanted files of a zip; an entry that cannot be read is rejected, never fails the others."""
     size = path.stat().st_size
     if size > MAX_ARCHIVE_BYTES:
         raise IntakeError(f"{path.name} is {size >> 20} MiB; a submission zip may be at most {MAX_ARCHIVE_BYTES >> 20} MiB")
     count = zip_entry_count(path)
     if count is not None and count > MAX_ENTRIES:
         raise IntakeError(f"{path.name} holds {count} entries; a submission zip may hold at most {MAX_ENTRIES}")
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise IntakeError(f"{path.name} is not a readable zip file ({error})") from None
-    with archive:
+    with contextlib.ExitStack() as stack:
+        archive, unreadable = _open_zip(path, stack)
         entries = {}
-        for info in archive.infolist():
+        for index, info in enumerate(archive.infolist()):
+            if index in unreadable:
+                intake.unreadable.append(unreadable[index])
+                continue
             name = info.filename
             parts = PurePosixPath(name).parts
             if not parts or parts[0] in JUNK_NAMES or info.is_dir():
@@ -239,8 +246,8 @@ def _read_zip(path: Path, intake: Intake) -> dict[str, bytes]:
                 try:
                     with archive.open(info) as stream:
                         data = stream.read(MAX_FILE_BYTES + 1)
-                except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as error:
-                    intake.rejected[relative] = f"it could not be extracted ({error})"
+                except Exception as error:  # noqa: BLE001 - a damaged entry fails anywhere in zipfile, zlib, bz2, lzma or struct
+                    intake.rejected[relative] = f"it could not be extracted ({_reason(error)})"
                     continue
                 if len(data) > MAX_FILE_BYTES:
                     intake.rejected[relative] = f"it is larger than {MAX_FILE_BYTES // 1024} KiB"
@@ -249,31 +256,119 @@ def _read_zip(path: Path, intake: Intake) -> dict[str, bytes]:
         return files
 
 
+def _open_zip(path: Path, stack: contextlib.ExitStack) -> tuple[zipfile.ZipFile, dict[int, str]]:
+    """The zip at ``path``, open until ``stack`` closes, and the entries (by position) to skip, with their names shown.
+
+    zipfile refuses a whole zip for one entry whose name is flagged UTF-8 but is
+    not. The flags of such entries are cleared in a private copy of the zip,
+    which is opened instead: there they read as cp437, and are skipped.
+    """
+    try:
+        try:
+            return stack.enter_context(zipfile.ZipFile(path)), {}
+        except UnicodeDecodeError:
+            copy = stack.enter_context(tempfile.TemporaryFile())
+            with path.open("rb") as original:
+                shutil.copyfileobj(original, copy)
+            unreadable = _clear_false_utf8_flags(copy)
+            return stack.enter_context(zipfile.ZipFile(copy)), unreadable
+    except Exception as error:  # noqa: BLE001 - a damaged directory fails anywhere in zipfile or struct
+        raise IntakeError(f"{path.name} is not a readable zip file ({_reason(error)})") from None
+
+
+def _clear_false_utf8_flags(stream: IO[bytes]) -> dict[int, str]:
+    """Clear the UTF-8 flag of the central directory entries whose names are not UTF-8; those names, by position.
+
+    The directory is found as zipfile (3.10, 3.11) finds it: it ends where the
+    end record (or the zip64 end record) starts, and is as long as that record says.
+    """
+    found = _end_records(stream)
+    if found is None:
+        return {}
+    end, record, zip64 = found
+    (length,) = struct.unpack_from("<L", record, 12)
+    if zip64 is not None:
+        (length,) = struct.unpack_from("<Q", zip64, 40)
+        end -= len(zip64)
+    start = end - length
+    if start < 0:
+        return {}
+    stream.seek(start)
+    directory = stream.read(length)
+    unreadable = {}
+    offset = index = 0
+    while len(directory) >= offset + 46 and directory[offset : offset + 4] == b"PK\x01\x02":
+        (flags,) = struct.unpack_from("<H", directory, offset + 8)
+        name_length, extra_length, comment_length = struct.unpack_from("<3H", directory, offset + 28)
+        name = directory[offset + 46 : offset + 46 + name_length]
+        if flags & 0x800 and not _is_utf8(name):
+            unreadable[index] = name.decode("utf-8", "backslashreplace")
+            stream.seek(start + offset + 8)
+            stream.write(struct.pack("<H", flags & ~0x800))
+        offset += 46 + name_length + extra_length + comment_length
+        index += 1
+    return unreadable
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _reason(error: BaseException) -> str:
+    """An exception in one short printable line: its type and the start of its message."""
+    kind = type(error)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    message = repr(str(error))[1:-1]
+    text = f"{name}: {message}" if message else name
+    return text if len(text) <= 200 else f"{text[:200]}..."
+
+
 def _unsafe(name: str) -> bool:
     """A zip entry name that would leave the folder it is extracted to (it never is: intake computes every path)."""
     return name.startswith(("/", "\\")) or "\\" in name or ".." in PurePosixPath(name).parts or ":" in name.split("/")[0]
 
 
 def zip_entry_count(path: Path) -> int | None:
-    """The number of entries a zip's end-of-directory record announces, read before the directory itself."""
+    """The number of entries a zip's end records announce, read before the directory itself."""
     with path.open("rb") as stream:
-        stream.seek(0, os.SEEK_END)
-        size = stream.tell()
-        tail_start = max(0, size - (1 << 16) - 22)
-        stream.seek(tail_start)
-        tail = stream.read()
-        end = tail.rfind(b"PK\x05\x06")
-        if end < 0 or len(tail) < end + 22:
-            return None
-        count = int(struct.unpack("<H", tail[end + 10 : end + 12])[0])
-        locator = end - 20
-        if count == 0xFFFF and locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
-            (record,) = struct.unpack("<Q", tail[locator + 8 : locator + 16])
-            stream.seek(record)
-            zip64 = stream.read(56)
-            if zip64[:4] == b"PK\x06\x06" and len(zip64) >= 40:
-                count = int(struct.unpack("<Q", zip64[32:40])[0])
-        return count
+        found = _end_records(stream)
+    if found is None:
+        return None
+    _, record, zip64 = found
+    (count,) = struct.unpack_from("<H", record, 10)
+    if zip64 is not None:
+        (count,) = struct.unpack_from("<Q", zip64, 32)
+    return int(count)
+
+
+def _end_records(stream: IO[bytes]) -> tuple[int, bytes, bytes | None] | None:
+    """Where a zip's end-of-directory record starts, that record, and the zip64 end record and locator before it, if any.
+
+    They are found as zipfile (3.10, 3.11) finds them: in the last 22 bytes, or
+    else at the last signature of the last 64 KiB (after an archive comment).
+    """
+    stream.seek(0, os.SEEK_END)
+    size = stream.tell()
+    tail_start = max(0, size - (1 << 16) - 22)
+    stream.seek(tail_start)
+    tail = stream.read()
+    found = len(tail) - 22
+    if found < 0 or tail[found : found + 4] != b"PK\x05\x06" or tail[-2:] != b"\0\0":
+        found = tail.rfind(b"PK\x05\x06")
+    if found < 0 or len(tail) < found + 22:
+        return None
+    end = tail_start + found
+    zip64 = None
+    if end >= 76:
+        stream.seek(end - 76)
+        before = stream.read(76)
+        if before[:4] == b"PK\x06\x06" and before[56:60] == b"PK\x06\x07":
+            zip64 = before
+    return end, tail[found : found + 22], zip64
 
 
 def _zip_prefix(names: list[str]) -> str:

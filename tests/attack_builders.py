@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -83,6 +84,30 @@ def _lie_about_size(archive: Path, name: str | bytes, size: int) -> None:
     archive.write_bytes(bytes(data))
 
 
+def damaged_zip_entries(folder: Path) -> None:
+    """The reference's files in a zip: answers.py's compressed bytes damaged, and an entry flagged UTF-8 whose name is Latin-1."""
+    archive = folder.parent / f"{folder.name}.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as stream:
+        for path in sorted(folder.rglob("*.py")):
+            stream.write(path, path.relative_to(folder).as_posix())
+        stream.writestr("rXsumX.txt", "a name written on an old system\n")
+        answers = stream.getinfo("answers.py")
+    data = bytearray(archive.read_bytes())
+    name_length, extra_length = struct.unpack_from("<2H", data, answers.header_offset + 26)
+    start = answers.header_offset + 30 + name_length + extra_length
+    data[start : start + 16] = bytes(byte ^ 0xFF for byte in data[start : start + 16])
+    for signature, name_at, flags_at in ((b"PK\x03\x04", 30, 6), (b"PK\x01\x02", 46, 8)):
+        header = data.find(signature)
+        while data[header + name_at : header + name_at + 10] != b"rXsumX.txt":
+            header = data.find(signature, header + 4)
+        data[header + flags_at + 1] |= 0x800 >> 8  # the UTF-8 flag, over a name that is not UTF-8
+        data[header + name_at : header + name_at + 6] = b"r\xe9sum\xe9"
+    archive.write_bytes(bytes(data))
+    shutil.rmtree(folder)
+    folder.mkdir()
+    archive.rename(folder / "submission.zip")
+
+
 def device_files(folder: Path) -> None:
     (folder / "answers.py").unlink()
     os.mkfifo(folder / "answers.py")
@@ -96,4 +121,5 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "many_files": many_files,
     "zip_bomb": zip_bomb,
     "device_files": device_files,
+    "damaged_zip_entries": damaged_zip_entries,
 }

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
+import tempfile
 import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autograder.intake import (
     ALLOWLIST,
@@ -156,3 +160,174 @@ def test_unsafe_zip_names_are_listed_as_such(tmp_path: Path) -> None:
     assert sorted(intake.unsafe) == sorted(names)
     assert "Ignored as unsafe" in intake.report(set(GRADED))
     assert not (tmp_path / "answers.py").exists() and not (tmp_path / "tree" / "answers.py").exists()
+
+
+# --------------------------------------------------------------------------- damaged zips
+
+TV_LOSS = "style_modules/tv_loss.py"
+
+
+def entry_data_offset(data: bytes, info: zipfile.ZipInfo) -> int:
+    """Where an entry's compressed bytes start: after its local header, name and extra field."""
+    name_length, extra_length = struct.unpack_from("<2H", data, info.header_offset + 26)
+    return info.header_offset + 30 + name_length + extra_length
+
+
+def flag_utf8_with_latin1_name(path: Path, entry: str) -> None:
+    """Rename ``entry`` (which holds ``rXsumX``) to a Latin-1 name, ``r\\xe9sum\\xe9``, and flag it UTF-8."""
+    placeholder = entry.encode()
+    name = placeholder.replace(b"rXsumX", b"r\xe9sum\xe9")
+    data = bytearray(path.read_bytes())
+    headers = {b"PK\x03\x04": (30, 6), b"PK\x01\x02": (46, 8)}  # name and flags, after the local and central headers' starts
+    for signature, (name_at, flags_at) in headers.items():
+        header = data.find(signature)
+        while header >= 0 and data[header + name_at : header + name_at + len(placeholder)] != placeholder:
+            header = data.find(signature, header + 4)
+        assert header >= 0, f"no {signature!r} header names {placeholder!r}"
+        data[header + flags_at + 1] |= 0x800 >> 8
+        data[header + name_at : header + name_at + len(name)] = name
+    path.write_bytes(bytes(data))
+
+
+def with_zip64_end_record(data: bytes) -> bytes:
+    """The zip ``data`` with a zip64 end record and locator before its end record, which announces 0xFFFF entries."""
+    end = data.rfind(b"PK\x05\x06")
+    count, size, offset = struct.unpack_from("<H2L", data, end + 10)
+    record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, end, 1)
+    tail = bytearray(data[end:])
+    tail[8:12] = b"\xff\xff\xff\xff"
+    return data[:end] + record + locator + bytes(tail)
+
+
+def test_a_corrupt_entry_costs_only_itself(tmp_path: Path) -> None:
+    archive = tmp_path / "damaged.zip"
+    answers = (REFERENCE_DIR / "answers.py").read_bytes()
+    tv_loss = (REFERENCE_DIR / TV_LOSS).read_bytes()
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as stream:
+        stream.writestr("answers.py", answers)
+        stream.writestr(TV_LOSS, tv_loss)
+        info = stream.getinfo("answers.py")
+    data = bytearray(archive.read_bytes())
+    start = entry_data_offset(bytes(data), info)
+    for index in range(start, start + 16):
+        data[index] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with pytest.raises(zipfile.zlib.error), zipfile.ZipFile(archive) as stream:  # type: ignore[attr-defined]
+        stream.read("answers.py")
+    intake = take_submission(archive, tmp_path / "tree", REFERENCE_DIR)
+    assert intake.taken == [TV_LOSS]
+    assert (intake.tree / TV_LOSS).read_bytes() == tv_loss
+    assert intake.rejected["answers.py"].startswith("it could not be extracted (zlib.error: Error -3 while decompressing")
+    assert not (intake.tree / "answers.py").exists()
+    assert "Not used: answers.py: it could not be extracted (zlib.error" in intake.report({"answers.py", TV_LOSS})
+
+
+@pytest.mark.parametrize("ending", ["plain", "comment", "zip64"])
+def test_a_name_flagged_utf8_that_is_not_is_listed_and_skipped(tmp_path: Path, ending: str) -> None:
+    archive = tmp_path / "names.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as stream:
+        stream.writestr("answers.py", "a = 1\n")
+        latin1 = zipfile.ZipInfo("rXsumX.py")
+        latin1.flag_bits |= 0x800
+        stream.writestr(latin1, "r = 1\n")
+        stream.writestr("caf\u00e9/notes.txt", "UTF-8, as flagged\n")
+        stream.writestr(TV_LOSS, "t = 1\n")
+        if ending == "comment":
+            stream.comment = b"an archive comment, so that the end record is not the last 22 bytes"
+    flag_utf8_with_latin1_name(archive, "rXsumX.py")
+    if ending == "zip64":
+        archive.write_bytes(with_zip64_end_record(archive.read_bytes()))
+        assert zip_entry_count(archive) == 4
+    with pytest.raises(UnicodeDecodeError):
+        zipfile.ZipFile(archive)
+    intake = take_submission(archive, tmp_path / "tree", REFERENCE_DIR)
+    assert intake.taken == [TV_LOSS, "answers.py"]
+    assert (intake.tree / TV_LOSS).read_text() == "t = 1\n"
+    assert intake.unreadable == ["r\\xe9sum\\xe9.py"]
+    assert intake.ignored == ["caf\u00e9/notes.txt"]
+    assert not intake.rejected
+    report = intake.report({"answers.py", TV_LOSS})
+    assert "Entries whose names could not be read (not UTF-8), ignored: r\\xe9sum\\xe9.py." in report
+
+
+def test_a_broken_directory_is_an_intake_error_that_names_the_zip(tmp_path: Path) -> None:
+    archive = write_zip(tmp_path / "cut.zip", GRADED)
+    data = archive.read_bytes()
+    directory = data.rfind(b"PK\x01\x02")
+    archive.write_bytes(data[: directory + 20] + data[data.rfind(b"PK\x05\x06") :])
+    with pytest.raises(IntakeError, match=r"cut\.zip is not a readable zip file \(zipfile\.BadZipFile: "):
+        take_submission(archive, tmp_path / "tree", REFERENCE_DIR)
+
+
+FUZZED = {
+    "answers.py": (b"answer = 42\n" * 40, zipfile.ZIP_DEFLATED),
+    "style_utils.py": (b"def utils():\n    return 'stored'\n", zipfile.ZIP_STORED),
+    TV_LOSS: (b"def tv_loss(img, weight):\n    return 0.0\n" * 20, zipfile.ZIP_DEFLATED),
+    "conv_matrices.py": (b"M = [[1, 0], [0, 1]]\n", zipfile.ZIP_STORED),
+}
+
+
+def fuzzed_zip(prefix: str, false_utf8: bool) -> tuple[bytes, int]:
+    """A valid zip of :data:`FUZZED` (and a few other entries), and where its central directory starts."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "base.zip"
+        with zipfile.ZipFile(path, "w") as stream:
+            for name, (content, method) in FUZZED.items():
+                stream.writestr(prefix + name, content, compress_type=method)
+            stream.writestr(prefix + "notes_\u00e9t\u00e9.txt", "UTF-8 name\n")
+            odd = zipfile.ZipInfo(prefix + "rXsumX.txt")
+            odd.flag_bits |= 0x800
+            stream.writestr(odd, "latin-1 name\n")
+        if false_utf8:
+            flag_utf8_with_latin1_name(path, prefix + "rXsumX.txt")
+        data = path.read_bytes()
+    return data, data.find(b"PK\x01\x02")
+
+
+damage = st.tuples(
+    st.sampled_from(["overwrite", "flip", "truncate", "insert"]),
+    st.sampled_from(["anywhere", "directory"]),
+    st.floats(min_value=0, max_value=1),
+    st.binary(min_size=1, max_size=8),
+)
+
+
+@settings(derandomize=True, max_examples=150, deadline=None)
+@given(st.sampled_from(["", "hw3/"]), st.booleans(), st.lists(damage, min_size=1, max_size=3))
+def test_a_damaged_zip_never_fails_intake_otherwise(
+    prefix: str, false_utf8: bool, damages: list[tuple[str, str, float, bytes]]
+) -> None:
+    """Whatever the damage: an IntakeError naming the zip, or every file taken intact, rejected with a reason, or missing."""
+    original, directory = fuzzed_zip(prefix, false_utf8)
+    data = bytearray(original)
+    for kind, region, where, payload in damages:
+        low = directory if region == "directory" and directory < len(data) else 0
+        offset = low + int(where * (len(data) - low - 1))
+        if kind == "overwrite":
+            data[offset : offset + len(payload)] = payload[: len(data) - offset]
+        elif kind == "flip":
+            data[offset] ^= payload[0] or 1
+        elif kind == "truncate":
+            del data[offset:]
+        else:
+            data[offset:offset] = payload
+        if not data:
+            break
+    with tempfile.TemporaryDirectory() as folder:
+        archive = Path(folder) / "fuzzed.zip"
+        archive.write_bytes(bytes(data))
+        try:
+            intake = take_submission(archive, Path(folder) / "tree", REFERENCE_DIR)
+        except IntakeError as error:
+            assert "fuzzed.zip" in str(error)
+            str(error).encode("utf-8")
+            return
+        for name in intake.taken:
+            assert (intake.tree / name).read_bytes() == FUZZED[name][0], name
+        for name in FUZZED:
+            assert name in intake.taken or name in intake.missing or intake.rejected.get(name), name
+        assert all(reason.isprintable() for reason in intake.rejected.values())
+        report = intake.report(set(ALLOWLIST))
+        assert isinstance(report, str)
+        report.encode("utf-8")
