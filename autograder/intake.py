@@ -242,6 +242,12 @@ def _read_zip(path: Path, intake: Intake) -> dict[str, bytes]:
                 intake.rejected[relative] = "it is encrypted"
             elif info.file_size > MAX_FILE_BYTES:
                 intake.rejected[relative] = f"it is larger than {MAX_FILE_BYTES // 1024} KiB"
+            elif info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                # zipfile inflates bzip2 and LZMA a whole read at a time: a few KiB could fill the grader's memory.
+                intake.rejected[relative] = (
+                    f"it is compressed with method {info.compress_type}, which is not read; "
+                    "zip it again with the usual compression (deflate)"
+                )
             else:
                 try:
                     with archive.open(info) as stream:

@@ -251,6 +251,20 @@ def test_a_name_flagged_utf8_that_is_not_is_listed_and_skipped(tmp_path: Path, e
     assert "Entries whose names could not be read (not UTF-8), ignored: r\\xe9sum\\xe9.py." in report
 
 
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_bzip2_and_lzma_entries_are_refused_unread(tmp_path: Path, method: int) -> None:
+    """zipfile would inflate them a whole read at a time: a few hundred bytes of bzip2 to hundreds of MiB."""
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=method) as stream:
+        stream.writestr(TV_LOSS, "t = 1\n")
+        stream.writestr("answers.py", "a = 1\n", compress_type=zipfile.ZIP_DEFLATED)
+    intake = take_submission(archive, tmp_path / "tree", REFERENCE_DIR)
+    assert intake.taken == ["answers.py"]
+    assert intake.rejected[TV_LOSS] == (
+        f"it is compressed with method {method}, which is not read; zip it again with the usual compression (deflate)"
+    )
+
+
 def test_a_broken_directory_is_an_intake_error_that_names_the_zip(tmp_path: Path) -> None:
     archive = write_zip(tmp_path / "cut.zip", GRADED)
     data = archive.read_bytes()
