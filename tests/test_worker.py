@@ -410,7 +410,7 @@ def test_the_whole_submission_has_a_time_budget(server: ForkServer, tmp_path: Pa
 
 
 CONFINEMENT_PROBE = """
-import ctypes, os, resource, socket, sys
+import ctypes, os, platform, resource, socket, sys
 
 def probe(paths):
     seen = {"uid": os.getuid(), "cwd_writable": os.access(os.getcwd(), os.W_OK)}
@@ -424,6 +424,15 @@ def probe(paths):
     libc = ctypes.CDLL(None, use_errno=True)
     seen["ptrace"] = libc.ptrace(16, os.getppid(), 0, 0) == 0  # PTRACE_ATTACH
     seen["io_uring"] = libc.syscall(425, 1, ctypes.create_string_buffer(120)) >= 0
+    created = 0o1000 | 0o600  # IPC_CREAT: new, private objects, which would outlive the worker
+    seen["ipc"] = {
+        "shmget": libc.shmget(0, 4096, created) >= 0,
+        "msgget": libc.msgget(0, created) >= 0,
+        "semget": libc.semget(0, 1, created) >= 0,
+        "mq_open": libc.mq_open(b"/confinement-probe", 0o100 | 0o2, 0o600, None) >= 0,
+        "add_key": libc.syscall({"x86_64": 248, "aarch64": 217}[platform.machine()], b"user", b"probe", b"x", 1, -4) >= 0,
+    }
+    seen["processes"] = sorted(int(entry) for entry in os.listdir("/proc") if entry.isdigit())
     seen["limits"] = {name: resource.getrlimit(getattr(resource, name))[0]
                       for name in ("RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_AS")}
     seen["readable"] = []
@@ -449,6 +458,7 @@ def test_workers_are_confined(tmp_path: Path) -> None:
         confined.close()
     assert seen["socket2"] == seen["socket10"] == errno.EACCES
     assert seen["ptrace"] is False and seen["io_uring"] is False
+    assert not any(seen["ipc"].values()), f"IPC objects that outlive the worker could be made: {seen['ipc']}"
     assert seen["limits"]["RLIMIT_CPU"] == 77 and seen["limits"]["RLIMIT_FSIZE"] == 5 << 20
     assert seen["limits"]["RLIMIT_NOFILE"] == 99 and 0 < seen["limits"]["RLIMIT_AS"] < 1 << 40
     assert seen["cwd_writable"]
@@ -457,6 +467,8 @@ def test_workers_are_confined(tmp_path: Path) -> None:
         assert seen["uid"] == pwd.getpwnam("autograder-worker").pw_uid
         assert seen["readable"] == ["/etc/hostname"], "the worker user can read the reference solution"
         assert confined.sandbox["user"] == "autograder-worker"
+        if confined.sandbox["proc"].startswith("private"):
+            assert os.getpid() not in seen["processes"], "the worker user can see the grader's processes"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to own files as another user")

@@ -9,10 +9,13 @@ to be importable.
 In order, a worker
 
 1. when the grader runs as root and the platform allows it, enters new
-   network and mount namespaces: no network device but a loopback that is
-   down, and private, empty ``/tmp``, ``/var/tmp`` and ``/dev/shm`` (where
-   it may not, what the worker user leaves in them is removed after each
-   problem: :func:`sweep_files`);
+   network, IPC and mount namespaces: no network device but a loopback that
+   is down; SysV IPC objects and POSIX message queues of its own, gone with
+   it; private, empty tmpfs on every world-writable folder (``/tmp``,
+   ``/var/tmp``, ``/dev/shm``, ``/run/lock``, ...: :data:`WORLD_WRITABLE`);
+   and a ``/proc`` of its own that shows no process of another user (where
+   it may not, what the worker user leaves in those folders is removed
+   after each problem: :func:`sweep_files`);
 2. when the grader runs as root, becomes the unprivileged worker user (no
    supplementary groups), which cannot read the grader's files (see
    ``autograder.privilege``) and cannot signal or trace the grader;
@@ -21,7 +24,12 @@ In order, a worker
    kernel kills when memory runs out (``oom_score_adj`` 1000), not the grader;
 4. sets ``no_new_privs`` and installs a seccomp filter that refuses Internet
    and packet sockets, ``io_uring`` (which could open sockets past the filter),
-   ``ptrace`` and cross-process memory access, on x86-64 and arm64 Linux.
+   ``ptrace`` and cross-process memory access, SysV IPC (shared memory,
+   message queues, semaphores), POSIX message queues and the kernel's
+   keyrings (all of which outlive a process, so a worker could leave a
+   message there for a later one, or memory beyond its limit), and every
+   system call made through another architecture's interface (``int 0x80``),
+   on x86-64 and arm64 Linux. The refusal holds with or without namespaces.
 
 Steps 1 and 4 are best effort: :func:`confine` returns what was put in
 place; the fork server's probe reports it to the grader, which records it in
@@ -36,6 +44,7 @@ import dataclasses
 import errno
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -47,6 +56,8 @@ from typing import Any
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+MS_NOEXEC = 0x8
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_BIND = 0x1000
@@ -57,7 +68,29 @@ PR_SET_SECCOMP = 22
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 SECCOMP_MODE_FILTER = 2
-WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def world_writable_folders(roots: tuple[str, ...] = ("/", "/run", "/var", "/dev")) -> tuple[str, ...]:
+    """The folders every user may write in: ``/tmp``, ``/var/tmp``, ``/dev/shm`` and any other at the top of ``roots``.
+
+    Where a worker could leave a file for a later one (``/run/lock``, ``/dev/mqueue``). Links are not counted.
+    """
+    found = ["/tmp", "/var/tmp", "/dev/shm"]
+    for root in roots:
+        try:
+            entries = list(os.scandir(root))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mode & 0o002:
+                    found.append(entry.path)
+            except OSError:
+                continue
+    return tuple(path for path in dict.fromkeys(found) if os.path.isdir(path) and not os.path.islink(path))
+
+
+WORLD_WRITABLE = world_writable_folders()
 
 
 @dataclass(frozen=True)
@@ -122,7 +155,9 @@ def confine(config: Confinement, workdir: str) -> dict[str, Any]:
     applied["oom_score_adj"] = _first_to_be_killed()
     if os.geteuid() == 0:
         applied["network"] = _new_network_namespace(libc)
+        applied["ipc"] = _new_ipc_namespace(libc)
         applied["tmp"] = _private_tmp(libc, workdir, config.keep_visible)
+        applied["proc"] = _private_proc(libc, applied["tmp"])
     if os.geteuid() == 0 and config.uid is not None:
         os.setgroups([])
         os.setresgid(config.gid, config.gid, config.gid)  # type: ignore[arg-type]
@@ -156,8 +191,34 @@ def _new_network_namespace(libc: Any) -> str:
     return f"no network namespace ({os.strerror(ctypes.get_errno())})"
 
 
+def _new_ipc_namespace(libc: Any) -> str:
+    if libc.unshare(CLONE_NEWIPC) == 0:
+        return "a new IPC namespace (SysV IPC and POSIX message queues of its own)"
+    return f"no IPC namespace ({os.strerror(ctypes.get_errno())}): the seccomp filter refuses IPC calls"
+
+
+def _private_proc(libc: Any, tmp: str) -> str:
+    """A ``/proc`` of this worker's mount namespace that shows no process of another user (``hidepid=invisible``).
+
+    The worker user then cannot read the grader's command line or list its
+    processes. Needs the mount namespace of :func:`_private_tmp` (``tmp``
+    says whether there is one) and a kernel of 5.8 or later, where each
+    mount of ``/proc`` has options of its own (before, they would change the
+    host's ``/proc`` too, so nothing is mounted there).
+    """
+    if tmp.startswith("shared"):
+        return "shared: the worker user can list every process and read command lines"
+    release = tuple(int(part) for part in re.findall(r"\d+", platform.release())[:2])
+    if release < (5, 8):
+        return f"shared (kernel {platform.release()} has no mount options of its own per /proc)"
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if libc.mount(b"proc", b"/proc", b"proc", flags, b"hidepid=invisible") != 0:
+        return f"shared ({os.strerror(ctypes.get_errno())}): the worker user can list every process and read command lines"
+    return "private: only the worker's own processes are visible"
+
+
 def _private_tmp(libc: Any, workdir: str, keep_visible: tuple[str, ...]) -> str:
-    """Empty, private tmpfs on /tmp, /var/tmp and /dev/shm, in a mount namespace of this worker only.
+    """Empty, private tmpfs on the world-writable folders, in a mount namespace of this worker only.
 
     The working copy, which may lie under /tmp, is bound back at its own path.
     A folder that holds the Python environment (``keep_visible``: a checkout
@@ -230,36 +291,72 @@ def _address_space() -> int:
         return int(stream.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-# Architectures: (AUDIT_ARCH, socket, io_uring_setup, ptrace, process_vm_readv, process_vm_writev)
+@dataclass(frozen=True)
+class SyscallTable:
+    """One architecture's numbers for the seccomp filter: its audit tag, ``socket``, and the calls refused outright."""
+
+    audit_arch: int
+    socket: int
+    refused: dict[str, tuple[int, ...]]
+
+
+# What each group of refused calls is, in the words of the report, and its numbers per architecture.
 _SYSCALLS = {
-    "x86_64": (0xC000003E, 41, 425, 101, 310, 311),
-    "aarch64": (0xC00000B7, 198, 425, 117, 270, 271),
+    "x86_64": SyscallTable(
+        0xC000003E,
+        41,
+        {
+            "io_uring": (425,),  # io_uring_setup
+            "ptrace": (101,),
+            "process_vm_*": (310, 311),
+            # shmget shmat shmctl semget semop semctl shmdt msgget msgsnd msgrcv msgctl semtimedop
+            "SysV IPC": (29, 30, 31, 64, 65, 66, 67, 68, 69, 70, 71, 220),
+            "POSIX message queues": (240, 241, 242, 243, 244, 245),  # mq_open ... mq_getsetattr
+            "keyrings": (248, 249, 250),  # add_key request_key keyctl
+        },
+    ),
+    "aarch64": SyscallTable(
+        0xC00000B7,
+        198,
+        {
+            "io_uring": (425,),
+            "ptrace": (117,),
+            "process_vm_*": (270, 271),
+            "POSIX message queues": (180, 181, 182, 183, 184, 185),
+            "SysV IPC": (186, 187, 188, 189, 190, 191, 192, 193, 194, 195, 196, 197),
+            "keyrings": (217, 218, 219),
+        },
+    ),
 }
 _REFUSED_FAMILIES = (2, 10, 17)  # AF_INET, AF_INET6, AF_PACKET
 _X32_BIT = 0x40000000
 
 
-def install_seccomp(libc: Any) -> str:
-    """A filter that refuses network sockets, io_uring, ptrace and process_vm_* with EACCES."""
-    arch = _SYSCALLS.get(platform.machine())
-    if arch is None:
+def install_seccomp(libc: Any, table: SyscallTable | None = None) -> str:
+    """A filter that refuses network sockets and the calls of ``table.refused`` with EACCES; what it refuses, in words.
+
+    A call made through another architecture's interface (``int 0x80`` on
+    x86-64, whose numbers mean other calls) or the x32 one is refused too.
+    """
+    table = table or _SYSCALLS.get(platform.machine())
+    if table is None:
         return f"not installed (no filter for {platform.machine()})"
-    audit_arch, nr_socket, *refused = arch
     allow, deny = 0x7FFF0000, 0x00050000 | errno.EACCES  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
     ld_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
-    program: list[tuple[int, int, int, int]] = []
+    refused = [number for numbers in table.refused.values() for number in numbers]
     # The label names are the instructions' places: ALLOW and DENY are the last two.
     body: list[tuple[int, Any, Any, int]] = [
         (ld_abs, 0, 0, 4),  # arch
-        (jeq, 0, "ALLOW", audit_arch),
+        (jeq, 0, "DENY", table.audit_arch),
         (ld_abs, 0, 0, 0),  # syscall number
-        (jge, "DENY", 0, _X32_BIT) if audit_arch == 0xC000003E else (jeq, 0, 0, 0xFFFFFFFF),
+        (jge, "DENY", 0, _X32_BIT) if table.audit_arch == 0xC000003E else (jeq, 0, 0, 0xFFFFFFFF),
         *[(jeq, "DENY", 0, number) for number in refused],
-        (jeq, 0, "ALLOW", nr_socket),
+        (jeq, 0, "ALLOW", table.socket),
         (ld_abs, 0, 0, 16),  # args[0], low 32 bits: the address family
         *[(jeq, "DENY", 0, family) for family in _REFUSED_FAMILIES],
     ]
     places = {"ALLOW": len(body), "DENY": len(body) + 1}
+    program: list[tuple[int, int, int, int]] = []
     for index, (code, true, false, k) in enumerate(body):
         jt = places[true] - index - 1 if isinstance(true, str) else true
         jf = places[false] - index - 1 if isinstance(false, str) else false
@@ -271,7 +368,7 @@ def install_seccomp(libc: Any) -> str:
     fprog_buffer = ctypes.create_string_buffer(fprog)
     if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, fprog_buffer, 0, 0) != 0:
         return f"not installed ({os.strerror(ctypes.get_errno())})"
-    return "network sockets, io_uring, ptrace and process_vm_* refused"
+    return f"network sockets, {', '.join(table.refused)} and other architectures' calls refused"
 
 
 # --------------------------------------------------------------------------- in the fork server
