@@ -39,6 +39,7 @@ SUPPORT_FILES: tuple[str, ...] = ("image_utils.py", "style_modules/__init__.py",
 MAX_FILE_BYTES = 1 << 20
 MAX_ARCHIVE_BYTES = 200 << 20
 MAX_ENTRIES = 20000  # in a zip's directory, or looked at in a folder
+MAX_DIRECTORY_BYTES = MAX_ENTRIES * 512  # a zip's directory: 20000 entries with names of up to ~460 characters
 MAX_LISTED = 30
 JUNK_NAMES = {"__MACOSX", ".DS_Store", "__pycache__", ".ipynb_checkpoints", ".git"}
 
@@ -207,9 +208,14 @@ def _read_zip(path: Path, intake: Intake) -> dict[str, bytes]:
     size = path.stat().st_size
     if size > MAX_ARCHIVE_BYTES:
         raise IntakeError(f"{path.name} is {size >> 20} MiB; a submission zip may be at most {MAX_ARCHIVE_BYTES >> 20} MiB")
-    count = zip_entry_count(path)
-    if count is not None and count > MAX_ENTRIES:
-        raise IntakeError(f"{path.name} holds {count} entries; a submission zip may hold at most {MAX_ENTRIES}")
+    directory = zip_directory(path)
+    if directory is not None and directory[0] > MAX_ENTRIES:
+        raise IntakeError(f"{path.name} holds {directory[0]} entries; a submission zip may hold at most {MAX_ENTRIES}")
+    if directory is not None and directory[1] > MAX_DIRECTORY_BYTES:
+        raise IntakeError(
+            f"{path.name} has a directory of {directory[1] >> 10} KiB; a submission zip's may be at most "
+            f"{MAX_DIRECTORY_BYTES >> 10} KiB"
+        )
     with contextlib.ExitStack() as stack:
         archive, unreadable = _open_zip(path, stack)
         entries = {}
@@ -340,15 +346,24 @@ def _unsafe(name: str) -> bool:
 
 def zip_entry_count(path: Path) -> int | None:
     """The number of entries a zip's end records announce, read before the directory itself."""
+    directory = zip_directory(path)
+    return None if directory is None else directory[0]
+
+
+def zip_directory(path: Path) -> tuple[int, int] | None:
+    """The number of entries and the size in bytes of a zip's directory, as its end records announce them.
+
+    zipfile reads the directory by its size, whatever the count says: both are checked before it is read.
+    """
     with path.open("rb") as stream:
         found = _end_records(stream)
     if found is None:
         return None
     _, record, zip64 = found
-    (count,) = struct.unpack_from("<H", record, 10)
+    count, size = struct.unpack_from("<HI", record, 10)
     if zip64 is not None:
-        (count,) = struct.unpack_from("<Q", zip64, 32)
-    return int(count)
+        count, size = struct.unpack_from("<QQ", zip64, 32)
+    return int(count), int(size)
 
 
 def _end_records(stream: IO[bytes]) -> tuple[int, bytes, bytes | None] | None:

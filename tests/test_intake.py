@@ -145,6 +145,21 @@ def test_a_zip_with_too_many_entries_is_refused_before_its_directory_is_read(tmp
         take_submission(archive, tmp_path / "tree", REFERENCE_DIR)
 
 
+def test_a_zip_whose_directory_is_larger_than_its_count_says_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """zipfile reads a directory by its size: a zip that announces one entry but holds 30000 is refused all the same."""
+    archive = tmp_path / "lying.zip"
+    with zipfile.ZipFile(archive, "w") as stream:
+        for index in range(30000):
+            stream.writestr(f"junk/{index:0300d}", b"")
+    data = bytearray(archive.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8 : end + 12] = struct.pack("<HH", 1, 1)  # one entry, on this disk and in all
+    archive.write_bytes(bytes(data))
+    assert zip_entry_count(archive) == 1
+    with pytest.raises(IntakeError, match=r"has a directory of .* KiB; a submission zip's may be at most"):
+        take_submission(archive, tmp_path / "tree", REFERENCE_DIR)
+
+
 def test_zip_entry_counts_are_read_from_zip64_records_too(tmp_path: Path) -> None:
     archive = tmp_path / "zip64.zip"
     with zipfile.ZipFile(archive, "w") as stream:
