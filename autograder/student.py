@@ -6,6 +6,18 @@ plain data (:class:`Reply`). Protocol statuses become the exceptions of
 :mod:`autograder.failures` here, at the boundary, so tests read as plain
 properties. The worker is started on first use, from a fresh copy of the
 submission, and started again after it dies; each problem has its own.
+
+Student code runs in the worker and can change anything there, so every
+reply is untrusted: its fields are checked (types, the number and shapes of
+gradients, the number of recordings) before a test sees them, and whatever
+does not fit is the submission's failure (:class:`WorkerFailure`, "a malformed
+reply"), never the autograder's. Nothing a worker says can show that the
+grader failed: not even its own report of a failure of the worker's code
+(``harness_error``), which student code could have caused or forged.
+
+A problem's time budget (``Limits.problem_seconds``) is wall time from its
+first call on: the grader's own checks between calls count, so a problem whose
+checks run long stops its remaining tests instead of taking other problems' time.
 """
 
 from __future__ import annotations
@@ -21,16 +33,23 @@ from typing import Any, NoReturn
 
 import torch
 
-from autograder.failures import AutograderFault, NotImplementedYet, StudentRaised, SubmissionUnusable, WorkerFailure
+from autograder.failures import NotImplementedYet, StudentRaised, SubmissionUnusable, WorkerFailure
 from autograder.sandbox import CapturedOutput, ForkServer, Worker, WorkerDied, hand_over
 from autograder.settings import Limits
 from autograder.worker.frames import FrameLimits, WireError
-from autograder.worker.wire import decode_value, encode_value
+from autograder.worker.wire import Ref, decode_value, encode_value
 
 TORCHVISION_HINT = (
     "torchvision is not available where your code is graded. The course's helpers "
     "(image_utils, style_utils) need no torchvision: remove the import from this file."
 )
+HARNESS_ERROR = (
+    "The process that runs your code failed outside your functions while {what}, so this test could not be "
+    "completed. Your code runs in that process, and what it changes there (torch's settings, Python's modules, "
+    "the process itself) can make it fail."
+)
+QUOTED_CHARS = 300
+"""The most of a worker's own text a message quotes."""
 STAND_IN_NOTE = (
     "Your code imports {module}, which is not part of Python where your code is graded: the import was let "
     "through with a stand-in, which fails only where your code uses {module}. Remove the import if it is unused."
@@ -112,7 +131,7 @@ class StudentCode:
         self.server = server
         self.limits = limits
         self.output = output
-        self.seconds_used = 0.0
+        self._first_request: float | None = None
         self.shared: dict[Hashable, Any] = {}
         """What several tests of this problem take from one call (a fooling image, judged by two tests), by the test's key."""
         self._worker: Worker | None = None
@@ -143,6 +162,7 @@ class StudentCode:
         """
         worker = self._ready_worker()
         buffers: list[bytes] = []
+        inputs = (list(args), dict(kwargs or {}))
         header = {
             "op": "call",
             "target": target.as_json(),
@@ -155,19 +175,33 @@ class StudentCode:
             "course_methods": dict(course_methods or {}),
             "device": self.device,
         }
-        reply = self._request(worker, header, buffers, seconds or self.limits.call_seconds, f"running {target.describe()}")
-        status = reply.header.get("status")
+        what = f"running {target.describe()}"
+        reply = self._request(worker, header, buffers, seconds or self.limits.call_seconds, what)
+        status = self._status(reply, ("ok", "error", "not_differentiable", "harness_error"))
         if status == "error":
-            raise self._error(target.describe(), reply.header.get("error", {}))
-        if status == "not_differentiable":
-            return Reply(self._decode(reply, reply.header.get("result")), [], str(reply.header.get("reason", "")))
+            raise self._error(target.describe(), reply.header.get("error"))
         if status == "harness_error":
-            raise AutograderFault(f"the worker could not run {target.describe()}: {reply.header.get('reason', '')}")
-        if status != "ok":
-            self._malformed(f"unexpected reply status {status!r:.40}")
-        grads = [self._decode(reply, g) for g in reply.header.get("grads", [])]
-        recorded = [self._decode(reply, r) for r in reply.header.get("recorded", [])]
-        return Reply(self._decode(reply, reply.header.get("result")), grads, recorded=recorded)
+            reason = self._text(reply, "reason")
+            quoted = f"\nIt reported: {reason[:QUOTED_CHARS]}" if reason.strip() else ""
+            self.stop()
+            raise WorkerFailure(HARNESS_ERROR.format(what=what) + quoted)
+        value = self._decode(reply, reply.header.get("result"))
+        if status == "not_differentiable":
+            return Reply(value, [], self._text(reply, "reason"))
+        leaves = [leaf for leaf in _tensors(inputs) if leaf.requires_grad] if grad else []
+        grads = self._list(reply, "grads", len(leaves))
+        for index, (leaf, received) in enumerate(zip(leaves, grads, strict=True)):
+            if not isinstance(received, torch.Tensor) or received.shape != leaf.shape:
+                self._malformed(
+                    f"gradient {index + 1} is {_kind(received)}, not a tensor of its input's shape {tuple(leaf.shape)}"
+                )
+        recorded = self._list(
+            reply, "recorded", sum(1 for ref in _refs(inputs) if ref.kind == "model" and ref.fields.get("record"))
+        )
+        for recording in recorded:
+            if not isinstance(recording, list) or not all(isinstance(item, torch.Tensor) for item in recording):
+                self._malformed("a recording of a model's inputs that is not a list of tensors")
+        return Reply(value, grads, recorded=recorded)
 
     def get(self, module: str, name: str) -> Any:
         """The value of ``module.name`` (an answer such as ``answers.W_AND``).
@@ -179,21 +213,61 @@ class StudentCode:
         reply = self._request(
             worker, {"op": "get", "module": module, "name": name}, [], self.limits.call_seconds, f"reading {what}"
         )
-        status = reply.header.get("status")
-        if status == "error":
-            raise self._error(what, reply.header.get("error", {}))
-        if status != "ok":
-            self._malformed(f"unexpected reply status {status!r:.40}")
+        if self._status(reply, ("ok", "error")) == "error":
+            raise self._error(what, reply.header.get("error"))
         value = self._decode(reply, reply.header.get("result"))
         if value is None:
             raise NotImplementedYet(f"{what} is not implemented yet (it is still None).")
         return value
 
+    @property
+    def seconds_used(self) -> float:
+        """Wall time since this problem's first call: the worker's time and the grader's own between calls."""
+        return 0.0 if self._first_request is None else time.monotonic() - self._first_request
+
+    def check_budget(self) -> None:
+        """:class:`WorkerFailure` once this problem's or the whole submission's time budget is used up.
+
+        Every call checks it; a test that reuses an earlier call's result (``shared``) checks it itself.
+        """
+        if self.seconds_used >= self.limits.problem_seconds:
+            raise WorkerFailure(
+                f"The time budget of {self.limits.problem_seconds:g} s for this problem is used up; "
+                "the remaining tests of this problem were not run."
+            )
+        if self.deadline is not None and self.deadline - time.monotonic() <= 0:
+            raise WorkerFailure(
+                f"The time budget of {self.limits.grading_seconds:g} s for grading the whole submission is used up; "
+                "this test was not run."
+            )
+
     def _decode(self, reply: Any, node: Any) -> Any:
+        """A value of the reply, rebuilt; whatever keeps it from being rebuilt is the reply's fault."""
         try:
             return decode_value(node, reply.buffers)
         except WireError as error:
             self._malformed(str(error))
+        except Exception as error:  # noqa: BLE001 - decoding reads nothing but the worker's data
+            self._malformed(f"a value that could not be rebuilt ({type(error).__name__})")
+
+    def _status(self, reply: Any, expected: tuple[str, ...]) -> str:
+        status = reply.header.get("status")
+        if not isinstance(status, str) or status not in expected:
+            self._malformed(f"unexpected reply status {_kind(status) if not isinstance(status, str) else repr(status[:40])}")
+        return status
+
+    def _text(self, reply: Any, key: str) -> str:
+        text = reply.header.get(key, "")
+        if not isinstance(text, str):
+            self._malformed(f"its {key!r} is {_kind(text)}, not text")
+        return text
+
+    def _list(self, reply: Any, key: str, count: int) -> list[Any]:
+        """The reply's list ``key`` of ``count`` values (absent: none), rebuilt."""
+        nodes = reply.header.get(key, [])
+        if not isinstance(nodes, list) or len(nodes) != count:
+            self._malformed(f"its {key!r} is {_kind(nodes)}, not a list of {count}")
+        return [self._decode(reply, node) for node in nodes]
 
     def _malformed(self, problem: str) -> NoReturn:
         self.stop()
@@ -211,6 +285,8 @@ class StudentCode:
     # ----------------------------------------------------------------- internals
 
     def _ready_worker(self) -> Worker:
+        if self._first_request is None:
+            self._first_request = time.monotonic()
         if self.unusable is not None:
             raise SubmissionUnusable(self.unusable)
         if self._import_error is not None:
@@ -228,37 +304,26 @@ class StudentCode:
         reply = self._request(
             self._worker, {"op": "import", "modules": list(self.modules)}, [], self.limits.import_seconds, "importing your files"
         )
-        if reply.header.get("status") != "ok":
-            error = reply.header.get("error", {})
+        if self._status(reply, ("ok", "error")) == "error":
+            error = reply.header.get("error")
+            self._error_fields(error, ("type", "message", "traceback", "during"))
             self._import_error = import_error_message(error)
             self.stop()
             raise SubmissionUnusable(self._import_error)
         return self._worker
 
     def _request(self, worker: Worker, header: dict[str, Any], buffers: list[bytes], seconds: float, what: str) -> Any:
+        self.check_budget()
         budget_left = self.limits.problem_seconds - self.seconds_used
-        if budget_left <= 0:
-            raise WorkerFailure(
-                f"The time budget of {self.limits.problem_seconds:g} s for this problem is used up; "
-                "the remaining tests of this problem were not run."
-            )
         if self.deadline is not None:
-            if self.deadline - time.monotonic() <= 0:
-                raise WorkerFailure(
-                    f"The time budget of {self.limits.grading_seconds:g} s for grading the whole submission is used up; "
-                    "this test was not run."
-                )
             budget_left = min(budget_left, self.deadline - time.monotonic())
-        started = time.monotonic()
         try:
-            reply = worker.request(header, buffers, min(seconds, budget_left))
+            reply = worker.request(header, buffers, max(min(seconds, budget_left), 0.0))
         except WorkerDied as died:
             self.stop()
             if died.timed_out:
                 raise WorkerFailure(f"Time limit: {what} {died.reason}.") from None
             raise WorkerFailure(f"While {what}, {died.reason}.") from None
-        finally:
-            self.seconds_used += time.monotonic() - started
         self._note_stand_ins(reply.header.get("stood_in"))
         return reply
 
@@ -277,15 +342,24 @@ class StudentCode:
                 if not said.intersection(self.notes):
                     self.notes.append(STAND_IN_NOTE.format(module=module))
 
-    def _error(self, what: str, error: dict[str, Any]) -> BaseException:
-        error_type = str(error.get("type", "Exception"))
-        message = str(error.get("message", ""))
+    def _error_fields(self, error: Any, keys: tuple[str, ...]) -> None:
+        """A worker's report of an exception is an object whose ``keys`` (each optional) are text."""
+        if not isinstance(error, dict):
+            self._malformed(f"an error report that is {_kind(error)}, not an object")
+        for key in keys:
+            if not isinstance(error.get(key, ""), str):
+                self._malformed(f"an error report whose {key!r} is {_kind(error[key])}, not text")
+
+    def _error(self, what: str, error: Any) -> BaseException:
+        self._error_fields(error, ("type", "message", "traceback"))
+        error_type = error.get("type", "Exception")
+        message = error.get("message", "")
         if error_type == "NotImplementedError":
             detail = f": {message}" if message.strip() else ""
             return NotImplementedYet(f"{what} is not implemented yet (it raised NotImplementedError{detail}).")
         if error_type == "SystemExit":
             return WorkerFailure(f"{what} tried to end the grading: {message}. Remove the exit call.")
-        raised = StudentRaised(what, error_type, message, str(error.get("traceback", "")))
+        raised = StudentRaised(what, error_type, message, error.get("traceback", ""))
         hint = self._hint(error_type, message)
         if hint:
             raised.args = (f"{raised.args[0]}\n{hint}",)
@@ -305,6 +379,45 @@ class StudentCode:
         if error_type in ("PermissionError", "OSError", "ConnectionError") or "Errno" in message:
             return NO_ACCESS_HINT
         return None
+
+
+def _kind(value: Any) -> str:
+    """What a value of a reply is, in a few words (never its text: it may be anything)."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, (list, tuple, dict)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return f"an object of type {type(value).__name__}"
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """The tensors of a call's inputs, in the order the worker collects its leaves (lists, tuples, dict values)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [tensor for item in value for tensor in _tensors(item)]
+    if isinstance(value, dict):
+        return [tensor for item in value.values() for tensor in _tensors(item)]
+    return []
+
+
+def _refs(value: Any) -> list[Ref]:
+    """The objects a call asks the worker to build (``Ref``), in its inputs' lists, tuples and dict values."""
+    if isinstance(value, Ref):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [ref for item in value for ref in _refs(item)]
+    if isinstance(value, dict):
+        return [ref for item in value.values() for ref in _refs(item)]
+    return []
 
 
 def _packages_of(module: str) -> list[str]:

@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -158,3 +159,38 @@ def test_attacks_hold_without_namespaces_as_in_an_unprivileged_container(tmp_pat
         assert report["extra_data"]["sandbox"]["tmp"].startswith("shared")
         assert not [path for path in attack.leftover_files if os.path.lexists(path)]
     assert "attack-storm" not in running_process_names()
+
+
+def test_the_flood_of_recordings_makes_the_grader_run_the_model_on_every_image_without_the_checks(tmp_path: Path) -> None:
+    """The corpus can fail: without fooling_image.ascent_path's checks, the grader checks every step of the flood.
+
+    A wrapper takes the checks out of the suite's module (it keeps only the distinct images, as before issue 10)
+    and runs the command line in the same interpreter, where pytest finds that module imported, by its name. The
+    flood is cut to a few dozen images to keep this short: each step it checks costs a forward and a backward
+    of SqueezeNet, and the message that counts the steps shows that every one was checked.
+    """
+    flood = 60
+    attack = next(a for a in ATTACK_LIST if a.name == "floods_the_fooling_recordings")
+    submission = attack.build(tmp_path / "submission")
+    source = submission / "visualizers" / "fooling_image.py"
+    source.write_text(re.sub(r"^FLOOD = \d+", f"FLOOD = {flood}", source.read_text(), count=1, flags=re.M))
+    without_the_checks = (
+        "import sys\n"
+        "from hypothesis import settings\n"
+        "from autograder import plugin\n"
+        # The suite's @settings take their defaults from the profile loaded when it is imported.
+        "settings.load_profile(plugin.PROFILE)\n"
+        "from autograder.problems import fooling_image as suite\n"
+        "suite.ascent_path = lambda recorded, result, X, what: (tuple(suite.distinct([*recorded, result])), None)\n"
+        "from autograder.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    command = [sys.executable, "-c", without_the_checks, "grade", str(submission), "--results", str(tmp_path / "r.json")]
+    command += ["--problems", "fooling_image", "--quiet"]
+    subprocess.run(command, cwd=ROOT, env={**os.environ, **LIMITS}, check=True, timeout=300)
+    report = json.loads((tmp_path / "r.json").read_text())
+    tests = {test["number"]: test for test in report["tests"]}
+    assert not report["extra_data"]["autograder_failed"]
+    assert f"it took {flood + 1} steps, the reference 9" in tests["9.2"]["output"], tests["9.2"]["output"]
+    assert f"it took {flood + 1} steps" in tests["9.4"]["output"], tests["9.4"]["output"]
+    assert "images were given to the model" not in "\n".join(test["output"] for test in report["tests"])

@@ -99,3 +99,29 @@ def test_the_fooling_cases_are_reached_by_the_reference_in_their_steps_and_stay_
         if step in (case.steps, case.steps + 1, fooling_image.MAX_STEPS):
             assert predicted == case.target, f"{case}: the ascent, gone on, predicts {predicted} after step {step}"
         image = image + fooling_image.LEARNING_RATE * gradient / gradient.norm()
+
+
+def test_the_fooling_recordings_are_checked_before_the_grader_runs_the_model_on_them() -> None:
+    """A worker's recording of the model's inputs is judged only if it could come from an ascent of at most 100 steps."""
+    from autograder.problems.fooling_image import MAX_RECORDED, MAX_STEPS, ascent_path
+
+    X = torch.zeros(1, 3, 4, 4, dtype=torch.float64)
+    steps = [X + i for i in range(4)]
+    # Each image given twice (scored, then its gradient taken), the last one the result.
+    path, refused = ascent_path([image for image in steps for _ in range(2)], steps[-1], X, "case")
+    assert refused is None and len(path) == 4 and all(torch.equal(a, b) for a, b in zip(path, steps, strict=True))
+
+    def refusal(recorded: list[torch.Tensor], result: torch.Tensor = steps[-1]) -> str:
+        path, refused = ascent_path(recorded, result, X, "case")
+        assert path == () and refused is not None
+        return refused
+
+    flood = [X] * (MAX_RECORDED + 1)
+    assert f"{MAX_RECORDED + 1} images were given to the model, more than the {MAX_RECORDED}" in refusal(flood)
+    assert "forward call 2 is a float64 tensor of shape (3, 4, 4)" in refusal([X, X[0]])
+    assert "forward call 2 is a int64 tensor of shape (1, 3, 4, 4)" in refusal([X, X.long()])
+    assert "forward call 2 holds NaN or infinite values" in refusal([X, torch.full_like(X, float("nan"))])
+    assert "the returned image holds NaN or infinite values" in refusal([X], torch.full_like(X, float("inf")))
+    many = [X + i for i in range(MAX_STEPS + 1)]
+    assert f"{MAX_STEPS + 2} different images were given to the model" in refusal(many, X + MAX_STEPS + 1)
+    assert ascent_path(many, many[-1], X, "case")[1] is None, "X and MAX_STEPS steps are an ascent that can be judged"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.worker.frames import Frame, FrameLimits, FrameReader, WireError, pack_frame, parse_header
-from autograder.worker.wire import DTYPES, Opaque, Ref, decode_value, encode_value
+from autograder.worker.frames import MAX_HEADER_DEPTH, Frame, FrameLimits, FrameReader, WireError, pack_frame, parse_header
+from autograder.worker.wire import DTYPES, MAX_DEPTH, MAX_DIMS, Opaque, Ref, decode_value, encode_value
 
 
 def round_trip(value: object) -> object:
@@ -128,3 +128,81 @@ def test_headers_with_non_standard_json_or_huge_sizes_are_refused() -> None:
         parse_header(json.dumps({"buffers": [1, 1, 1]}).encode(), limits)
     with pytest.raises(WireError, match="header of"):
         FrameReader(limits).feed(struct.pack(">I", 101))
+
+
+def nested(depth: int, leaf: object = 1.0) -> object:
+    for _ in range(depth):
+        leaf = [leaf]
+    return leaf
+
+
+def test_values_nested_deeper_than_the_limit_are_refused_both_ways() -> None:
+    assert round_trip(nested(MAX_DEPTH)) == nested(MAX_DEPTH)
+    with pytest.raises(WireError, match=f"nested more than {MAX_DEPTH} levels deep"):
+        encode_value(nested(MAX_DEPTH + 1), [])
+    with pytest.raises(WireError, match=f"nested more than {MAX_DEPTH} levels deep"):
+        decode_value(nested(MAX_DEPTH + 1), [])
+    # Tuples, dicts and dicts of other keys are levels too; a tensor at the deepest level is not one more.
+    tuples: object = {"$tuple": [{"$dict": {"a": {"$items": [[1, nested(MAX_DEPTH - 3)]]}}}]}
+    assert decode_value(tuples, []) == ({"a": {1: nested(MAX_DEPTH - 3)}},)
+    with pytest.raises(WireError, match="levels deep"):
+        decode_value({"$tuple": [tuples]}, [])
+    deepest = round_trip(nested(MAX_DEPTH, torch.ones(2)))
+    for _ in range(MAX_DEPTH):
+        assert isinstance(deepest, list)
+        (deepest,) = deepest
+    assert isinstance(deepest, torch.Tensor) and torch.equal(deepest, torch.ones(2))
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(WireError, match="levels deep"):
+        encode_value(loop, [])
+
+
+def test_a_value_100000_levels_deep_is_refused_without_running_out_of_stack() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(WireError, match="nested more than"):
+        parse_header(f'{{"status": "ok", "result": {deep}}}'.encode(), FrameLimits())
+    with pytest.raises(WireError, match="nested more than"):
+        FrameReader(FrameLimits()).feed(struct.pack(">I", len(deep)) + deep.encode())
+    # Not deep enough for the JSON parser to fail, deeper than any value the wire allows.
+    moderate = "[" * (MAX_HEADER_DEPTH + 1) + "]" * (MAX_HEADER_DEPTH + 1)
+    with pytest.raises(WireError, match=f"nested more than {MAX_HEADER_DEPTH} levels deep"):
+        parse_header(f'{{"result": {moderate}}}'.encode(), FrameLimits())
+    within = "[" * (MAX_HEADER_DEPTH - 1) + "]" * (MAX_HEADER_DEPTH - 1)
+    assert "result" in parse_header(f'{{"result": {within}}}'.encode(), FrameLimits())
+
+
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ([0, 2**63], "at most 1099511627776 elements"),
+        ([0, 2**40 + 1], "at most 1099511627776 elements"),
+        ([0, 2**20, 2**21], "at most 1099511627776 elements"),
+        ([1] * (MAX_DIMS + 1), f"at most {MAX_DIMS}"),
+        ([[0]], "malformed tensor shape"),
+    ],
+)
+def test_tensor_shapes_beyond_the_limits_are_refused(shape: list[object], message: str) -> None:
+    with pytest.raises(WireError, match=message):
+        decode_value({"$tensor": 0, "dtype": "float32", "shape": shape}, [bytearray()])
+
+
+def test_empty_tensors_up_to_the_limits_are_made() -> None:
+    empty = decode_value({"$tensor": 0, "dtype": "float32", "shape": [0, 2**40]}, [bytearray()])
+    assert type(empty) is torch.Tensor and empty.shape == (0, 2**40)
+    assert decode_value({"$tensor": 0, "dtype": "float32", "shape": [0] + [1] * (MAX_DIMS - 1)}, [bytearray()]).numel() == 0
+
+
+def test_a_tensor_the_other_side_would_refuse_is_not_sent() -> None:
+    with pytest.raises(WireError, match=f"at most {MAX_DIMS}"):
+        encode_value(torch.zeros([1] * (MAX_DIMS + 1)), [])
+    with pytest.raises(WireError, match="elements"):
+        encode_value(torch.zeros(0, 2**41), [])
+
+
+@pytest.mark.parametrize("dtype", [["float32"], {"a": 1}, 5, None])
+def test_a_dtype_that_is_not_a_name_is_refused(dtype: object) -> None:
+    with pytest.raises(WireError, match="dtype"):
+        decode_value({"$tensor": 0, "dtype": dtype, "shape": [1]}, [bytearray(4)])
+    with pytest.raises(WireError, match="unexpected object"):
+        decode_value({"$opaque": {"type": ["a", "list"]}}, [])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
+import json
 import os
 import pwd
+import re
 import textwrap
 import time
 from collections.abc import Iterator
@@ -514,3 +517,164 @@ def test_workers_forked_with_the_solution_in_memory_are_refused() -> None:
     reference.module("style_modules.content_loss")  # this test process imports the reference (the suites do)
     with pytest.raises(PrivilegeError, match=r"the reference solution \(.*style_modules.content_loss"):
         start_fork_server(Limits()).close()
+
+
+HOSTILE_WORKER = """
+import struct, sys
+frames = sys.modules["autograder.worker.frames"]
+send = frames.send_frame
+hostile = []
+
+def send_frame(sock, header, buffers=()):
+    # The reply to the call that set it is the raw header given, then `pad` zero bytes for its buffers.
+    if not hostile:
+        return send(sock, header, buffers)
+    raw, pad = hostile.pop()
+    data = raw.encode()
+    sock.sendall(struct.pack(">I", len(data)) + data + bytes(pad))
+
+frames.send_frame = send_frame
+
+def probe(raw, pad, *inputs):
+    hostile.append((raw, pad))
+    return 1.0
+"""
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def tensor_node(shape: str, dtype: str = '"float32"') -> str:
+    return f'{{"$tensor": 0, "dtype": {dtype}, "shape": [{shape}], "kind": "tensor"}}'
+
+
+def ok_reply(result: str, buffers: str = "[]", **fields: str) -> str:
+    extra = "".join(f', "{key}": {value}' for key, value in fields.items())
+    return f'{{"status": "ok", "result": {result}, "buffers": {buffers}{extra}}}'
+
+
+@pytest.mark.parametrize(
+    "raw, pad, message",
+    [
+        (ok_reply(DEEP), 0, "broke the protocol: a message header nested more than 256 levels deep"),
+        (
+            ok_reply(tensor_node("0, 9223372036854775808"), "[0]"),
+            0,
+            "malformed reply: a tensor of shape [0, 9223372036854775808]",
+        ),
+        (ok_reply("[" * 70 + "]" * 70), 0, "malformed reply: a value nested more than 64 levels deep"),
+        (ok_reply(tensor_node("1", '["float32"]'), "[4]"), 4, "malformed reply: unsupported tensor dtype ['float32']"),
+        ('{"status": "error", "error": 5}', 0, "malformed reply: an error report that is a number, not an object"),
+        ('{"status": "error", "error": {"type": ["ValueError"]}}', 0, "whose 'type' is a list of 1 items, not text"),
+        ('{"status": ["ok"], "result": 1.0}', 0, "malformed reply: unexpected reply status a list of 1 items"),
+        ('{"status": "protocol_error", "reason": "no"}', 0, "malformed reply: unexpected reply status 'protocol_error'"),
+        ('{"status": "not_differentiable", "reason": {"a": 1}, "result": 1.0}', 0, "its 'reason' is a dict of 1 items, not text"),
+        ('{"status": "harness_error", "reason": 5}', 0, "malformed reply: its 'reason' is a number, not text"),
+    ],
+    ids=[
+        "deep header",
+        "huge shape",
+        "deep value",
+        "dtype list",
+        "error number",
+        "error type list",
+        "status list",
+        "unknown status",
+        "reason dict",
+        "harness reason number",
+    ],
+)
+def test_a_hostile_reply_is_the_submissions_failure(server: ForkServer, tmp_path: Path, raw: str, pad: int, message: str) -> None:
+    """Whatever student code makes the worker send back fails the submission, in the grader's words, and no more."""
+    code = student(server, tmp_path, HOSTILE_WORKER)
+    with pytest.raises(WorkerFailure, match=re.escape(message)) as failure:
+        code.call(PROBE, raw, pad)
+    assert "malformed reply" in str(failure.value) or "broke the protocol" in str(failure.value)
+    assert code.call(PROBE, '{"status": "ok", "result": 2.0}', 0).value == 2.0, "the next call gets a fresh worker"
+    code.stop()
+
+
+@pytest.mark.parametrize(
+    "grads, pad, message",
+    [
+        ("{}", 0, "its 'grads' is a dict of 0 items, not a list of 1"),
+        ("[]", 0, "its 'grads' is a list of 0 items, not a list of 1"),
+        ('["a string"]', 0, "gradient 1 is a string, not a tensor of its input's shape (2, 3)"),
+        (f"[{tensor_node('1')}]", 4, "gradient 1 is a tensor of shape (1,), not a tensor of its input's shape (2, 3)"),
+    ],
+)
+def test_gradients_must_be_tensors_of_the_inputs_shapes(
+    server: ForkServer, tmp_path: Path, grads: str, pad: int, message: str
+) -> None:
+    code = student(server, tmp_path, HOSTILE_WORKER)
+    raw = ok_reply("1.0", f"[{pad}]" if pad else "[]", grads=grads)
+    with pytest.raises(WorkerFailure, match=re.escape(f"malformed reply: {message}")):
+        code.call(PROBE, raw, pad, torch.ones(2, 3, requires_grad=True), torch.ones(2), grad=True)
+    code.stop()
+
+
+@pytest.mark.parametrize(
+    "recorded, message",
+    [
+        (None, "its 'recorded' is a list of 0 items, not a list of 1"),
+        ("[]", "its 'recorded' is a list of 0 items, not a list of 1"),
+        ("[[], []]", "its 'recorded' is a list of 2 items, not a list of 1"),
+        ("[5]", "a recording of a model's inputs that is not a list of tensors"),
+        ('[["image"]]', "a recording of a model's inputs that is not a list of tensors"),
+    ],
+)
+def test_recordings_must_be_one_list_of_tensors_per_recorded_model(
+    server: ForkServer, tmp_path: Path, recorded: str | None, message: str
+) -> None:
+    code = student(server, tmp_path, HOSTILE_WORKER)
+    raw = ok_reply("1.0") if recorded is None else ok_reply("1.0", recorded=recorded)
+    model = Ref("model", {"name": "tiny_cnn", "seed": 0, "dtype": "float64", "record": True})
+    with pytest.raises(WorkerFailure, match=re.escape(f"malformed reply: {message}")):
+        code.call(PROBE, raw, 0, model)
+    code.stop()
+
+
+def test_a_failure_of_the_workers_own_code_is_the_submissions_and_quotes_little(server: ForkServer, tmp_path: Path) -> None:
+    """Student code runs beside the worker's code: nothing the worker reports can show that the grader failed."""
+    code = student(server, tmp_path, HOSTILE_WORKER)
+    reason = "OSError: disk quota exceeded on the grading host " + "x" * 5000
+    with pytest.raises(WorkerFailure) as failure:
+        code.call(PROBE, json.dumps({"status": "harness_error", "reason": reason}), 0)
+    text = str(failure.value)
+    assert text.startswith("The process that runs your code failed outside your functions while running probe")
+    assert "disk quota exceeded on the grading host" in text and len(text) < 700
+    code.stop()
+
+
+def test_an_exit_with_an_unprintable_code_is_the_submissions_failure(server: ForkServer, tmp_path: Path) -> None:
+    code = student(
+        server,
+        tmp_path,
+        """
+        class Unprintable:
+            def __repr__(self):
+                raise RuntimeError("disk quota exceeded on the grading host")
+            __str__ = __repr__
+        def probe():
+            raise SystemExit(Unprintable())
+        def fine():
+            return 1
+        """,
+    )
+    with pytest.raises(WorkerFailure):
+        code.call(PROBE)
+    assert code.call(Target("probe", "fine")).value == 1
+    code.stop()
+
+
+def test_the_problems_budget_counts_the_graders_own_time_between_calls(server: ForkServer, tmp_path: Path) -> None:
+    code = student(server, tmp_path, "def probe():\n    return 1\n")
+    code.limits = dataclasses.replace(LIMITS, problem_seconds=1.0)
+    assert code.seconds_used == 0.0
+    assert code.call(PROBE).value == 1
+    code.check_budget()
+    time.sleep(1.05)  # the grader's own checks, between two calls
+    assert code.seconds_used >= 1.0
+    with pytest.raises(WorkerFailure, match="The time budget of 1 s for this problem is used up"):
+        code.check_budget()
+    with pytest.raises(WorkerFailure, match="The time budget of 1 s for this problem is used up"):
+        code.call(PROBE)
+    code.stop()

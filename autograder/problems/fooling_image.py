@@ -13,6 +13,12 @@ predicts ``target_y``. The points are split between two parts:
   target score's gradient; the first image the model takes for the target
   must be the last, within a step of as many steps as the reference takes.
 
+The recordings come from the worker, where student code runs and can add to
+them: before the grader runs the model on any of them, they must be at most
+:data:`MAX_RECORDED` finite floating-point images of X's shape, of which at
+most ``MAX_STEPS + 1`` distinct (:func:`ascent_path`); anything else fails the
+process part at once, so the grader's own work per case is bounded.
+
 A seeded random model cannot be fooled towards every class in 100 steps, so
 the cases are drawn from a table of (model, picture, target) that the
 reference reaches in a few steps; ``tests/test_problem_suites.py`` checks the
@@ -41,6 +47,12 @@ FOOLING_IMAGE = Target("visualizers.fooling_image", "FoolingImage", "make_foolin
 LEARNING_RATE = 10.0
 MAX_STEPS = 100
 SLACK = 1
+MAX_RECORDED = 4 * (MAX_STEPS + 1)
+"""The most images one run may give the model. A correct loop gives it at most MAX_STEPS + 1 images (X and one
+per step), each once, or twice if it scores an image and then takes its gradient apart: 2 * (MAX_STEPS + 1).
+Twice that leaves room for a loop that also evaluates the model once more per step (to print the scores, say).
+The worker stops recording at 500 on its own, but student code can add to its recording; more is refused
+before the grader computes anything with them."""
 
 
 @dataclass(frozen=True)
@@ -102,18 +114,34 @@ def target_gradient(model: torch.nn.Module, image: torch.Tensor, target: int) ->
     return gradient, int(scores.argmax(dim=1))
 
 
-def run_student(student: StudentCode, case: FoolingCase) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The student's fooling image (float64, of the input's shape) and the images its code fed the model.
+@dataclass(frozen=True)
+class FoolingRun:
+    """What one run of the student's code left to judge.
 
-    The outcome and the ascent are judged from one run: the call is made once per case and kept.
+    ``result`` is the fooling image (float64, of X's shape); ``path`` the distinct images the code gave the model,
+    then the result, when they can be judged; otherwise ``refused`` says why not.
+    """
+
+    result: torch.Tensor
+    path: tuple[torch.Tensor, ...]
+    refused: str | None
+
+
+def run_student(student: StudentCode, case: FoolingCase) -> FoolingRun:
+    """The student's fooling image and the images its code fed the model.
+
+    The outcome and the ascent are judged from one run: the call is made once per case and kept (at most
+    ``MAX_STEPS + 1`` images of it). Reusing it is charged to the problem's time budget like a call.
     """
     key = (PROBLEM, case)
     if key not in student.shared:
         student.shared[key] = fooling_run(student, case)
+    else:
+        student.check_budget()
     return student.shared[key]
 
 
-def fooling_run(student: StudentCode, case: FoolingCase) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def fooling_run(student: StudentCode, case: FoolingCase) -> FoolingRun:
     X = case.image()
     reply = student.call(
         FOOLING_IMAGE,
@@ -126,13 +154,46 @@ def fooling_run(student: StudentCode, case: FoolingCase) -> tuple[torch.Tensor, 
         tuple(result.shape) == tuple(X.shape),
         f"{case.describe()}: expected an image of shape {tuple(X.shape)}, received shape {tuple(result.shape)}.",
     )
-    return result, list(reply.recorded[0])
+    return FoolingRun(result, *ascent_path(reply.recorded[0], result, X, case.describe()))
+
+
+def ascent_path(
+    recorded: list[torch.Tensor], result: torch.Tensor, X: torch.Tensor, what: str
+) -> tuple[tuple[torch.Tensor, ...], str | None]:
+    """The distinct images given to the model, then the result; or none, and why they cannot be judged.
+
+    Checked in this order, each before anything costs more than a look at the images: their number
+    (:data:`MAX_RECORDED`), each one's type and shape, finite values (a NaN step compares neither longer nor
+    shorter than any length, so the steps' checks could not judge it), and at most ``MAX_STEPS + 1`` distinct
+    images (X and a step each).
+    """
+    if len(recorded) > MAX_RECORDED:
+        return (), (
+            f"{what}: {len(recorded)} images were given to the model, more than the {MAX_RECORDED} that an ascent of "
+            f"at most {MAX_STEPS} steps needs (a correct loop calls the model once or twice per step); none was judged."
+        )
+    for call, image in enumerate([*recorded, result], start=1):
+        given = "the returned image" if call > len(recorded) else f"the image given to the model in its forward call {call}"
+        if not image.is_floating_point() or tuple(image.shape) != tuple(X.shape):
+            return (), (
+                f"{what}: {given} is a {str(image.dtype).replace('torch.', '')} tensor of shape {tuple(image.shape)}; "
+                f"the model should be given images like X: floating-point tensors of shape {tuple(X.shape)}."
+            )
+        if not bool(torch.isfinite(image).all()):
+            return (), f"{what}: {given} holds NaN or infinite values."
+    path = distinct([*recorded, result])
+    if len(path) > MAX_STEPS + 1:
+        return (), (
+            f"{what}: {len(path)} different images were given to the model (the returned one included), more than "
+            f"the {MAX_STEPS + 1} of an ascent of at most {MAX_STEPS} steps."
+        )
+    return tuple(path), None
 
 
 def expect_fooled(student: StudentCode, case: FoolingCase) -> None:
     """The outcome: the returned image is classified as the target, within the loop's budget of the input."""
     what = case.describe()
-    result, _ = run_student(student, case)
+    result = run_student(student, case).result
     expect(bool(torch.isfinite(result).all()), f"{what}: the returned image holds NaN or infinite values.")
     _, predicted = target_gradient(case.model(), result, case.target)
     expect(predicted == case.target, f"{what}: the returned image is classified as {predicted}, not as the target {case.target}.")
@@ -149,9 +210,11 @@ def expect_ascent(student: StudentCode, case: FoolingCase) -> None:
     """The process: normalised ascent steps on the target score from X, stopping at the first image that fools the model."""
     what = case.describe()
     X = case.image()
-    result, recorded = run_student(student, case)
+    run = run_student(student, case)
+    if run.refused is not None:
+        raise PropertyFailed(run.refused)
+    path = run.path
     model = case.model()
-    path = distinct([*recorded, result])
     expect(
         torch.allclose(path[0], X, rtol=1e-6, atol=1e-9),
         f"{what}: the first image given to the model should be X itself (start the ascent from X).",

@@ -7,8 +7,11 @@ A message is one frame::
 The header is a JSON object; its ``"buffers"`` key lists the byte length of
 each raw buffer that follows (the values in the header and what the buffers
 hold are :mod:`autograder.worker.wire`'s business). Receivers check every size
-against :class:`FrameLimits` before they allocate. Standard library only, so
-the grader can start workers before it imports torch.
+against :class:`FrameLimits` before they allocate, and refuse a header nested
+more than :data:`MAX_HEADER_DEPTH` levels deep (arrays and objects), whether
+the JSON parser itself runs out of stack on it or not: nothing a worker sends
+can make the grader recurse without bound. Standard library only, so the
+grader can start workers before it imports torch.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 HEADER_PREFIX = struct.Struct(">I")
+MAX_HEADER_DEPTH = 256
+"""The deepest nesting of JSON arrays and objects a header may hold (the values of
+:mod:`autograder.worker.wire`, at most ``wire.MAX_DEPTH`` containers deep, take at
+most three levels of JSON each, under a few levels of the header itself)."""
 
 
 class WireError(Exception):
@@ -69,8 +76,12 @@ def parse_header(raw: bytes | bytearray, limits: FrameLimits) -> dict[str, Any]:
         header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as error:
         raise WireError(f"malformed message header: {error}") from None
+    except RecursionError:
+        raise WireError(f"a message header nested more than {MAX_HEADER_DEPTH} levels deep") from None
     if not isinstance(header, dict):
         raise WireError("a message header must be a JSON object")
+    if _depth(header) > MAX_HEADER_DEPTH:
+        raise WireError(f"a message header nested more than {MAX_HEADER_DEPTH} levels deep")
     sizes = header.get("buffers", [])
     if not isinstance(sizes, list) or any(type(s) is not int or s < 0 for s in sizes):
         raise WireError("malformed buffer list in a message header")
@@ -82,6 +93,24 @@ def parse_header(raw: bytes | bytearray, limits: FrameLimits) -> dict[str, Any]:
             f"and {_mib(limits.max_total_bytes)} in all are accepted)"
         )
     return header
+
+
+def _depth(value: Any) -> int:
+    """How many levels of arrays and objects ``value`` (parsed JSON) nests; without recursion."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        node, level = pending.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_HEADER_DEPTH:
+            pending.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 class TooLarge(WireError):

@@ -25,7 +25,20 @@ a few marker objects stand for things JSON cannot say:
 Decoding is strict: unknown markers, unknown dtypes, shapes that do not match
 their buffer, or sizes beyond the limits raise :class:`WireError`. Decoded
 tensors are always fresh ``torch.Tensor`` objects (never a subclass), built
-from bytes.
+from bytes. The limits, the same both ways (what cannot be decoded is not
+encoded either, so a student's result beyond them fails in the worker, with
+the student's own error):
+
+:data:`MAX_DEPTH` (64)
+    levels of containers (lists, tuples, dicts) in one value; deeper values
+    (or a list that contains itself) are refused, so neither side recurses
+    without bound on what the other sent;
+:data:`MAX_DIMS` (16)
+    dimensions of a tensor;
+:data:`MAX_ELEMENTS` (2**40)
+    the product of a tensor's dimensions, counting a dimension of 0 as 1: a
+    tensor with data is bounded by its buffer (``FrameLimits``), and an empty
+    one, ``[0, 2**63]`` say, must still be one torch can make.
 
 This module is imported by both sides and imports nothing of the autograder.
 """
@@ -59,6 +72,9 @@ DTYPES: dict[str, torch.dtype] = {
 DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
 MARKERS = ("$tensor", "$tuple", "$dict", "$items", "$float", "$ref", "$opaque")
 KEY_TYPES = (int, float, str, bool, type(None))
+MAX_DEPTH = 64
+MAX_DIMS = 16
+MAX_ELEMENTS = 2**40
 
 
 @dataclass(frozen=True)
@@ -74,13 +90,20 @@ class Opaque:
 # --------------------------------------------------------------------------- encoding
 
 
-def encode_value(value: Any, buffers: list[bytes], *, convert_unknown: Callable[[Any], Any] | None = None) -> Any:
+def encode_value(
+    value: Any, buffers: list[bytes], *, convert_unknown: Callable[[Any], Any] | None = None, _depth: int = 0
+) -> Any:
     """Turn ``value`` into a JSON tree, appending tensor bytes to ``buffers``.
 
     ``convert_unknown`` handles objects that are none of the supported types
     (the worker uses it to describe what a student returned); without it they
-    raise :class:`WireError`.
+    raise :class:`WireError`. A value nested deeper than :data:`MAX_DEPTH` raises
+    :class:`WireError` (the other side would refuse it).
     """
+    if isinstance(value, (tuple, list, dict)):
+        _depth += 1
+        if _depth > MAX_DEPTH:
+            raise WireError(f"cannot send a value nested more than {MAX_DEPTH} levels deep")
     if value is None or isinstance(value, (bool, str)):
         return value
     if type(value) in PLAIN_TENSOR_TYPES:
@@ -103,13 +126,15 @@ def encode_value(value: Any, buffers: list[bytes], *, convert_unknown: Callable[
             return number
         return {"$float": "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")}
     if isinstance(value, tuple):
-        return {"$tuple": [encode_value(v, buffers, convert_unknown=convert_unknown) for v in value]}
+        return {"$tuple": [encode_value(v, buffers, convert_unknown=convert_unknown, _depth=_depth) for v in value]}
     if isinstance(value, list):
-        return [encode_value(v, buffers, convert_unknown=convert_unknown) for v in value]
+        return [encode_value(v, buffers, convert_unknown=convert_unknown, _depth=_depth) for v in value]
     if isinstance(value, dict) and all(type(k) is str for k in value):
-        return {"$dict": {k: encode_value(v, buffers, convert_unknown=convert_unknown) for k, v in value.items()}}
+        return {"$dict": {k: encode_value(v, buffers, convert_unknown=convert_unknown, _depth=_depth) for k, v in value.items()}}
     if isinstance(value, dict) and all(_plain_key(k) is not _NO_KEY for k in value):
-        items = [[_plain_key(k), encode_value(v, buffers, convert_unknown=convert_unknown)] for k, v in value.items()]
+        items = [
+            [_plain_key(k), encode_value(v, buffers, convert_unknown=convert_unknown, _depth=_depth)] for k, v in value.items()
+        ]
         return {"$items": items}
     if isinstance(value, Opaque):
         return {"$opaque": {"type": value.type_name}}
@@ -147,8 +172,9 @@ def _encode_tensor(tensor: torch.Tensor, buffers: list[bytes], *, kind: str) -> 
         dtype = plain.dtype
         if dtype not in DTYPE_NAMES:
             raise WireError(f"cannot send a tensor of dtype {dtype}")
-        raw = plain.reshape(-1).view(torch.uint8).numpy().tobytes() if plain.numel() else b""
         shape = list(plain.shape)
+        _check_shape(shape)
+        raw = plain.reshape(-1).view(torch.uint8).numpy().tobytes() if plain.numel() else b""
     node = {"$tensor": len(buffers), "dtype": DTYPE_NAMES[dtype], "shape": shape, "kind": kind}
     if tensor.requires_grad:
         node["requires_grad"] = True
@@ -173,36 +199,57 @@ class Ref:
 
 def decode_value(node: Any, buffers: list[bytearray], *, resolve_ref: Callable[[dict[str, Any]], Any] | None = None) -> Any:
     """Rebuild a value from a JSON tree and its buffers (see the module doc)."""
+    return _decode(node, buffers, resolve_ref, 0)
+
+
+def _decode(node: Any, buffers: list[bytearray], resolve_ref: Callable[[dict[str, Any]], Any] | None, depth: int) -> Any:
     if node is None or isinstance(node, (bool, str, int, float)):
         return node
     if isinstance(node, list):
-        return [decode_value(v, buffers, resolve_ref=resolve_ref) for v in node]
+        return [_decode(v, buffers, resolve_ref, _deeper(depth)) for v in node]
     if not isinstance(node, dict) or len(node) == 0:
         raise WireError(f"unexpected JSON value {node!r:.80}")
     marker = next((m for m in MARKERS if m in node), None)
+    if marker in ("$tuple", "$dict", "$items"):
+        depth = _deeper(depth)
     if marker == "$tensor":
         return decode_tensor(node, buffers)
     if marker == "$tuple" and isinstance(node["$tuple"], list):
-        return tuple(decode_value(v, buffers, resolve_ref=resolve_ref) for v in node["$tuple"])
+        return tuple(_decode(v, buffers, resolve_ref, depth) for v in node["$tuple"])
     if marker == "$dict" and isinstance(node["$dict"], dict):
-        return {str(k): decode_value(v, buffers, resolve_ref=resolve_ref) for k, v in node["$dict"].items()}
+        return {str(k): _decode(v, buffers, resolve_ref, depth) for k, v in node["$dict"].items()}
     if marker == "$items" and isinstance(node["$items"], list):
         items = {}
         for pair in node["$items"]:
             if not isinstance(pair, list) or len(pair) != 2:
                 raise WireError("malformed dict item in a message")
-            key = decode_value(pair[0], buffers)
+            key = _decode(pair[0], buffers, None, depth)
             if type(key) not in KEY_TYPES:
                 raise WireError(f"a dict key of type {type(key).__name__} in a message")
-            items[key] = decode_value(pair[1], buffers, resolve_ref=resolve_ref)
+            items[key] = _decode(pair[1], buffers, resolve_ref, depth)
         return items
     if marker == "$float" and node["$float"] in ("nan", "inf", "-inf"):
         return float(node["$float"])
-    if marker == "$opaque" and isinstance(node["$opaque"], dict):
-        return Opaque(str(node["$opaque"].get("type", "?"))[:200])
+    if marker == "$opaque" and isinstance(node["$opaque"], dict) and isinstance(node["$opaque"].get("type", "?"), str):
+        return Opaque(node["$opaque"].get("type", "?")[:200])
     if marker == "$ref" and resolve_ref is not None and isinstance(node["$ref"], dict):
         return resolve_ref(node["$ref"])
-    raise WireError(f"unexpected object in a message: {sorted(node)!r:.80}")
+    raise WireError(f"unexpected object in a message: {sorted(str(key)[:20] for key in node)[:8]!r:.80}")
+
+
+def _deeper(depth: int) -> int:
+    """The depth inside one more container; :class:`WireError` beyond :data:`MAX_DEPTH`."""
+    if depth >= MAX_DEPTH:
+        raise WireError(f"a value nested more than {MAX_DEPTH} levels deep")
+    return depth + 1
+
+
+def _check_shape(shape: list[int]) -> None:
+    """:class:`WireError` for a shape beyond :data:`MAX_DIMS` or :data:`MAX_ELEMENTS` (see the module doc)."""
+    if len(shape) > MAX_DIMS:
+        raise WireError(f"a tensor of {len(shape)} dimensions (at most {MAX_DIMS})")
+    if math.prod(max(d, 1) for d in shape) > MAX_ELEMENTS:
+        raise WireError(f"a tensor of shape {shape!r:.80} (at most {MAX_ELEMENTS} elements, counting a size of 0 as 1)")
 
 
 def decode_tensor(node: dict[str, Any], buffers: list[bytearray]) -> torch.Tensor:
@@ -210,10 +257,11 @@ def decode_tensor(node: dict[str, Any], buffers: list[bytearray]) -> torch.Tenso
     index, dtype_name, shape = node.get("$tensor"), node.get("dtype"), node.get("shape")
     if type(index) is not int or not 0 <= index < len(buffers):
         raise WireError("a tensor refers to a buffer that is not there")
-    if dtype_name not in DTYPES:
+    if type(dtype_name) is not str or dtype_name not in DTYPES:
         raise WireError(f"unsupported tensor dtype {dtype_name!r:.40}")
-    if not isinstance(shape, list) or len(shape) > 16 or any(type(d) is not int or d < 0 for d in shape):
+    if not isinstance(shape, list) or any(type(d) is not int or d < 0 for d in shape):
         raise WireError(f"malformed tensor shape {shape!r:.80}")
+    _check_shape(shape)
     dtype = DTYPES[dtype_name]
     numel = math.prod(shape)
     buffer = buffers[index]
