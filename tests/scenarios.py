@@ -143,10 +143,12 @@ def grade_all(
     processes: int = 2,
     chunk: int = 24,
     environment: dict[str, str] | None = None,
+    command_prefix: tuple[str, ...] = (),
 ) -> dict[str, dict[str, Any]]:
     """Every scenario's report, graded with ``grade-class``: one grader per batch of scenarios that grade the same problems.
 
-    ``environment`` is added to the graders' environment (limits, say).
+    ``environment`` is added to the graders' environment (limits, say), and ``command_prefix`` runs them
+    through another command (``setpriv --bounding-set=-sys_admin``: no namespaces).
 
     Start-up (importing torch, forking the fork server) is paid once per batch
     instead of once per scenario; ``processes`` batches run at a time.
@@ -167,6 +169,7 @@ def grade_all(
         for scenario in members:
             scenario.build(folder / "submissions" / scenario.name)
         command = [
+            *command_prefix,
             sys.executable,
             "-m",
             "autograder",

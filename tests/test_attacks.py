@@ -11,6 +11,8 @@ run as root.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import fcntl
 import hashlib
 import json
@@ -21,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,15 +66,53 @@ def running_process_names() -> set[str]:
     return names
 
 
-@pytest.fixture(scope="session")
-def attack_outcome(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+IPC_ATTACK = "leaves_messages_in_ipc_for_later_workers"
+ATTACK_IPC_KEYS = 0x7A7A  # the high 16 bits of every SysV key the IPC attack uses
+
+
+def leftover_ipc() -> list[str]:
+    """The SysV IPC objects (shared memory, message queues, semaphores) of the IPC attack's keys that exist now."""
+    found = []
+    for kind in ("shm", "msg", "sem"):
+        try:
+            lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        found += [f"{kind} {int(line.split()[0]):#x}" for line in lines if int(line.split()[0]) >> 16 == ATTACK_IPC_KEYS]
+    return found
+
+
+def remove_attack_ipc() -> None:
+    """Remove what the IPC attack leaves when its defences are off: its SysV objects, its POSIX queue, its file."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    removers = {"shm": libc.shmctl, "msg": libc.msgctl, "sem": libc.semctl}
+    for kind, remove in removers.items():
+        for line in Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]:
+            key, identifier = (int(field) for field in line.split()[:2])
+            if key >> 16 == ATTACK_IPC_KEYS:
+                remove(identifier, 0, None)  # IPC_RMID
+    libc.mq_unlink(b"/attack-ipc")
+    Path("/run/lock/attack-ipc-message").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def grading_lock(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The scenarios' lock, held while grading; the folder this session's test processes share.
+
+    Attacks that exhaust the worker user's processes, signal its processes or leave IPC objects behind would
+    disturb a grading running beside them (see the README's security section).
+    """
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if hasattr(request.config, "workerinput") else base
-    done = shared / "attack-outcome.json"
-    # The scenarios' lock: attacks that exhaust the worker user's processes or signal its
-    # processes would disturb a grading running beside them (see the README's security section).
     with (shared / "grading.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        yield shared
+
+
+@pytest.fixture(scope="session")
+def attack_outcome(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    with grading_lock(request, tmp_path_factory) as shared:
+        done = shared / "attack-outcome.json"
         if not done.exists():
             secret = secrets.token_hex(16)
             SENTINEL.write_text(secret)
@@ -87,6 +128,7 @@ def attack_outcome(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
                 "processes": sorted(running_process_names()),
                 "files": sorted(path for a in attacks for path in a.leftover_files if os.path.lexists(path)),
                 "purelib": sorted(p.name for p in Path(sysconfig.get_paths()["purelib"]).glob("attack*")),
+                "ipc": leftover_ipc(),
             }
             SENTINEL.unlink(missing_ok=True)
             done.write_text(json.dumps(outcome))
@@ -112,6 +154,11 @@ def test_attack_earns_no_more_than_its_honest_part(attack: Scenario, attack_outc
 def test_no_attack_changed_the_autograders_files(attack_outcome: dict[str, Any]) -> None:
     assert attack_outcome["changed"] == []
     assert attack_outcome["purelib"] == [], "an attack wrote into the Python installation"
+
+
+def test_no_attack_left_ipc_objects_behind(attack_outcome: dict[str, Any]) -> None:
+    """SysV shared memory, queues and semaphores outlive their processes: none of the IPC attack's may be left."""
+    assert attack_outcome["ipc"] == []
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="a worker running as the grader's own user can write the grader's files")
@@ -145,20 +192,21 @@ def test_the_disk_attack_succeeds_without_a_worker_user(tmp_path: Path) -> None:
 @pytest.mark.skipif(not IS_ROOT or shutil.which("setpriv") is None, reason="needs root and setpriv")
 def test_attacks_hold_without_namespaces_as_in_an_unprivileged_container(tmp_path: Path) -> None:
     """Gradescope's container allows no namespaces: the seccomp filter and the sweeps must hold alone."""
-    chosen = [a for a in ATTACK_LIST if a.name in ("writes_outside_the_working_copy", "network_connection", "fork_storm")]
+    names = ("writes_outside_the_working_copy", "network_connection", "fork_storm", IPC_ATTACK, "floods_the_fooling_recordings")
+    chosen = [a for a in ATTACK_LIST if a.name in names]
+    without_namespaces = ("setpriv", "--bounding-set=-sys_admin")
+    reports = grade_all(chosen, tmp_path, environment=LIMITS, command_prefix=without_namespaces)
     for attack in chosen:
-        attack.build(tmp_path / "submissions" / attack.name)
-    command = [sys.executable, "-m", "autograder", "grade-class", str(tmp_path / "submissions")]
-    command += ["--out-dir", str(tmp_path / "reports"), "--problems", "content_loss,tv_loss", "--quiet"]
-    without_namespaces = ["setpriv", "--bounding-set=-sys_admin", *command]
-    subprocess.run(without_namespaces, cwd=ROOT, env={**os.environ, **LIMITS}, check=True, timeout=300)
-    for attack in chosen:
-        report = json.loads((tmp_path / "reports" / f"{attack.name}.json").read_text())
+        report = reports[attack.name]
         check_outcome(attack, report)
         assert report["extra_data"]["sandbox"]["network"].startswith("no network namespace")
         assert report["extra_data"]["sandbox"]["tmp"].startswith("shared")
+        assert report["extra_data"]["sandbox"]["ipc"].startswith("no IPC namespace")
+        assert "SysV IPC" in report["extra_data"]["sandbox"]["seccomp"]
         assert not [path for path in attack.leftover_files if os.path.lexists(path)]
+        assert report["execution_time"] <= attack.max_seconds, f"{attack.name}: grading took {report['execution_time']} s"
     assert "attack-storm" not in running_process_names()
+    assert leftover_ipc() == []
 
 
 def test_the_flood_of_recordings_makes_the_grader_run_the_model_on_every_image_without_the_checks(tmp_path: Path) -> None:
@@ -194,3 +242,45 @@ def test_the_flood_of_recordings_makes_the_grader_run_the_model_on_every_image_w
     assert f"it took {flood + 1} steps, the reference 9" in tests["9.2"]["output"], tests["9.2"]["output"]
     assert f"it took {flood + 1} steps" in tests["9.4"]["output"], tests["9.4"]["output"]
     assert "images were given to the model" not in "\n".join(test["output"] for test in report["tests"])
+
+
+WITHOUT_IPC_DEFENCES = (
+    "import sys\n"
+    "from autograder.worker import confine\n"
+    "confine._new_ipc_namespace = lambda libc: 'none (a control)'\n"
+    "for table in confine._SYSCALLS.values():\n"
+    "    for group in ('SysV IPC', 'POSIX message queues', 'keyrings'):\n"
+    "        table.refused.pop(group)\n"
+    "from autograder.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def test_the_ipc_attack_succeeds_without_an_ipc_namespace_and_the_filter(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """The corpus can fail: without their own IPC namespace and the filter's refusal, workers talk through IPC.
+
+    A wrapper takes both defences out of ``confine`` and runs the command line in the same interpreter (the
+    fork server and the workers are forked from it). The TV loss's worker then reads what the content loss's
+    left in SysV and POSIX IPC, and the 900 MiB of SysV segments outlive the grading. They are removed here,
+    under the scenarios' lock, so no other grading sees them.
+    """
+    attack = next(a for a in ATTACK_LIST if a.name == IPC_ATTACK)
+    submission = attack.build(tmp_path / "submission")
+    command = [sys.executable, "-c", WITHOUT_IPC_DEFENCES, "grade", str(submission), "--results", str(tmp_path / "r.json")]
+    with grading_lock(request, tmp_path_factory):
+        try:
+            subprocess.run(
+                [*command, "--problems", "content_loss,tv_loss", "--quiet"], cwd=ROOT, env={**os.environ, **LIMITS}, check=True
+            )
+            left = leftover_ipc()
+        finally:
+            remove_attack_ipc()
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["extra_data"]["problems"]["tv_loss"]["score"] == 0
+    leaked = "\n".join(test["output"] for test in report["tests"] if test["tags"] == ["tv_loss"])
+    for channel in ("SysV shared memory", "a SysV message queue", "a SysV semaphore", "a POSIX message queue"):
+        assert channel in leaked, leaked[:2000]
+    assert sorted(left) == ["msg 0x7a7a0002", "sem 0x7a7a0003", *(f"shm 0x7a7a00{n}" for n in ("01", "11", "12", "13"))]
+    assert report["extra_data"]["sandbox"]["ipc"] == "none (a control)"
