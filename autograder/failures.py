@@ -51,7 +51,3 @@ class WorkerFailure(Abort):
 
 class WrongResultType(Abort):
     """The student's function returned something of the wrong type."""
-
-
-class AutograderFault(Abort):
-    """The autograder's own code failed in the worker; not the student's doing."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import sys
 import traceback
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -23,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import StopTest, UnsatisfiedAssumption
 
-from autograder.failures import Abort, AutograderFault, PropertyFailed, StudentRaised
+from autograder.failures import Abort, PropertyFailed, StudentRaised
 from autograder.problems import BY_KEY, Problem
 from autograder.results import AUTOGRADER_FAILED_IN_TEST, GradedTest
 from autograder.session import GradingSession
@@ -101,7 +102,12 @@ class GradingPlugin:
         )
         output = failure.message
         printed = self.session.output.take()
-        if printed.strip():
+        error = call.excinfo.value if call.excinfo else None
+        if failure.autograder_failed and error is not None:
+            # For the course staff, in the grader's log; nothing of the submission's joins the test's message.
+            print(f"The autograder failed in {item.nodeid}:", file=sys.stderr)
+            traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+        elif printed.strip():
             output += f"\n\nYour code printed:\n{printed}"
         return GradedTest(
             name=f"{problem.title}: {summary}",
@@ -173,15 +179,18 @@ class Failure(NamedTuple):
 def describe_failure(error: BaseException | None) -> Failure:
     """The property, the smallest failing case, no stack trace; the autograder's own errors said to be its own.
 
-    An :class:`AutograderFault`, or any exception a graded test does not
-    expect, is the grader's failure: the message says so (beginning with
-    :data:`AUTOGRADER_FAILED_IN_TEST`) and ``autograder_failed`` is set, so
-    that reports and the project's tests can tell it from a failing student.
+    Any exception a graded test does not expect is the grader's failure:
+    the message says so (beginning with :data:`AUTOGRADER_FAILED_IN_TEST`),
+    with the exception's type and the last frames of the grader's code, and
+    ``autograder_failed`` is set, so that reports and the project's tests can
+    tell it from a failing student. The exception's message is left out: the
+    grader's code raised it while handling the submission's data, which it
+    may quote, and nothing a submission chose may appear in a message that
+    says the autograder failed (the grader prints the whole exception on its
+    standard error, for the course staff).
     """
     if error is None:
         return Failure("The test failed.", autograder_failed=False)
-    if isinstance(error, AutograderFault):
-        return Failure(f"{AUTOGRADER_FAILED_IN_TEST}: {error}", autograder_failed=True)
     autograder_failed = False
     if isinstance(error, (PropertyFailed, StudentRaised, Abort)):
         text = str(error)
@@ -196,7 +205,10 @@ def describe_failure(error: BaseException | None) -> Failure:
         text = str(error) or "A property of your result did not hold."
     else:
         frames = "".join(traceback.format_tb(error.__traceback__)[-4:])
-        return Failure(f"{AUTOGRADER_FAILED_IN_TEST}:\n{type(error).__name__}: {error}\n{frames}", autograder_failed=True)
+        kind = f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins.")
+        return Failure(
+            f"{AUTOGRADER_FAILED_IN_TEST}:\n{kind}, raised in the autograder's code:\n{frames}", autograder_failed=True
+        )
     notes = [_describe_note(note) for note in getattr(error, "__notes__", [])]
     return Failure("\n".join([text, *[note for note in notes if note]]), autograder_failed)
 
