@@ -25,7 +25,9 @@ class Limits:
 
     call_seconds: float = _setting(30.0, "wall-clock limit of one call into student code")
     import_seconds: float = _setting(30.0, "wall-clock limit for importing a problem's student files")
-    problem_seconds: float = _setting(150.0, "wall-clock budget of all calls of one problem together")
+    problem_seconds: float = _setting(
+        150.0, "wall-clock budget of one problem from its first call: the calls and the grader's checks of their results"
+    )
     grading_seconds: float = _setting(
         480.0, "wall-clock budget of all calls of one submission together (keep it under Gradescope's timeout)"
     )
