@@ -29,7 +29,7 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import torch
 
@@ -188,7 +188,7 @@ class StudentCode:
         value = self._decode(reply, reply.header.get("result"))
         if status == "not_differentiable":
             return Reply(value, [], self._text(reply, "reason"))
-        leaves = [leaf for leaf in _tensors(inputs) if leaf.requires_grad] if grad else []
+        leaves = [leaf for leaf in _found(inputs, torch.Tensor) if leaf.requires_grad] if grad else []
         grads = self._list(reply, "grads", len(leaves))
         for index, (leaf, received) in enumerate(zip(leaves, grads, strict=True)):
             if not isinstance(received, torch.Tensor) or received.shape != leaf.shape:
@@ -196,7 +196,7 @@ class StudentCode:
                     f"gradient {index + 1} is {_kind(received)}, not a tensor of its input's shape {tuple(leaf.shape)}"
                 )
         recorded = self._list(
-            reply, "recorded", sum(1 for ref in _refs(inputs) if ref.kind == "model" and ref.fields.get("record"))
+            reply, "recorded", sum(1 for ref in _found(inputs, Ref) if ref.kind == "model" and ref.fields.get("record"))
         )
         for recording in recorded:
             if not isinstance(recording, list) or not all(isinstance(item, torch.Tensor) for item in recording):
@@ -398,26 +398,15 @@ def _kind(value: Any) -> str:
     return f"an object of type {type(value).__name__}"
 
 
-def _tensors(value: Any) -> list[torch.Tensor]:
-    """The tensors of a call's inputs, in the order the worker collects its leaves (lists, tuples, dict values)."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [tensor for item in value for tensor in _tensors(item)]
-    if isinstance(value, dict):
-        return [tensor for item in value.values() for tensor in _tensors(item)]
-    return []
+T = TypeVar("T")
 
 
-def _refs(value: Any) -> list[Ref]:
-    """The objects a call asks the worker to build (``Ref``), in its inputs' lists, tuples and dict values."""
-    if isinstance(value, Ref):
+def _found(value: Any, kind: type[T]) -> list[T]:
+    """The objects of type ``kind`` in a call's inputs, in the order the worker collects its leaves (lists, tuples, dict values)."""
+    if isinstance(value, kind):
         return [value]
-    if isinstance(value, (list, tuple)):
-        return [ref for item in value for ref in _refs(item)]
-    if isinstance(value, dict):
-        return [ref for item in value.values() for ref in _refs(item)]
-    return []
+    items = list(value) if isinstance(value, (list, tuple)) else list(value.values()) if isinstance(value, dict) else []
+    return [found for item in items for found in _found(item, kind)]
 
 
 def _packages_of(module: str) -> list[str]:
