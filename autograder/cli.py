@@ -11,7 +11,7 @@ import inspect
 import sys
 from pathlib import Path
 
-from autograder import grade
+from autograder import grade, handout
 from autograder.problems import PROBLEMS
 from autograder.settings import Limits
 
@@ -56,6 +56,15 @@ def parser() -> argparse.ArgumentParser:
     many.add_argument("--quiet", action="store_true", default=_default(grade.class_main, "quiet"), help="print nothing")
     many.add_argument("--device", choices=DEVICES, default=_default(grade.class_main, "device"), help=DEVICE_HELP)
 
+    building = verbs.add_parser("build", help="build what a course ships: the students' handout")
+    things = building.add_subparsers(dest="thing", required=True)
+    handout_verb = things.add_parser(
+        "handout",
+        help="the students' starter kit, without the solution: starter code, given files, collect_submission.py, README",
+    )
+    handout_verb.add_argument("out", type=Path, help="a new folder, or a file ending in .zip")
+    handout_verb.add_argument("--quiet", action="store_true", default=_default(handout.main, "quiet"), help="print nothing")
+
     verbs.add_parser("problems", help="list the graded problems, their keys and points")
     return top
 
@@ -70,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         return grade.class_main(
             arguments.submissions, arguments.out_dir, problems=arguments.problems, quiet=arguments.quiet, device=arguments.device
         )
+    if arguments.verb == "build" and arguments.thing == "handout":
+        return handout.main(arguments.out, quiet=arguments.quiet)
     if arguments.verb == "problems":
         for problem in PROBLEMS:
             print(f"{problem.key:<16} {problem.points:>5g} points  {problem.title}  ({', '.join(problem.files)})")
