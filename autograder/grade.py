@@ -22,6 +22,7 @@ from typing import Any
 
 from autograder import problems as problem_registry
 from autograder import reference
+from autograder.case_salt import read_case_salt
 from autograder.intake import IntakeError, take_submission
 from autograder.privilege import PrivilegeError, must_be_readable, must_stay_hidden, protect_grader_files, worker_confinement
 from autograder.problems import COURSE_PARTS, PROBLEMS_DIR, Problem
@@ -220,7 +221,7 @@ def grade(submission: Path, selected: tuple[Problem, ...], server: ForkServer, d
         from autograder.plugin import GradingPlugin
         from autograder.session import GradingSession
 
-        plugin = GradingPlugin(GradingSession(intake, limits, server, device))
+        plugin = GradingPlugin(GradingSession(intake, limits, server, device, case_salt=read_case_salt()))
         exit_code = run_pytest([str(p.suite) for p in selected], plugin)
     elapsed = time.monotonic() - started
     if plugin.errors or exit_code not in (0, 1):

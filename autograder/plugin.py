@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import StopTest, UnsatisfiedAssumption
 
+from autograder.case_salt import case_seed
 from autograder.failures import Abort, PropertyFailed, StudentRaised
 from autograder.problems import BY_KEY, Problem
 from autograder.results import AUTOGRADER_FAILED_IN_TEST, GradedTest
@@ -59,6 +60,14 @@ class GradingPlugin:
 
     def pytest_configure(self, config: pytest.Config) -> None:
         settings.load_profile(PROFILE)
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """With the course's salt, every hypothesis test draws its cases from a seed of its own (see ``case_salt``)."""
+        for item in items:
+            test = getattr(item, "obj", None)
+            if getattr(test, "hypothesis", None) is not None:
+                salt = self.session.case_salt
+                test._hypothesis_internal_use_seed = case_seed(salt, item.nodeid) if salt else None  # type: ignore[union-attr]
 
     @pytest.fixture(scope="module")
     def student(self, request: pytest.FixtureRequest) -> Iterator[StudentCode]:
@@ -229,6 +238,6 @@ def _describe_note(note: str) -> str:
             if argument and not argument.startswith(FIXTURE_ARGUMENTS):
                 shown.append(f"{argument} (any value fails)" if any_value else argument)
         return f"Smallest failing input found: {', '.join(shown)}"
-    if note.startswith("You can reproduce") or "@reproduce_failure" in note:
+    if note.startswith(("You can reproduce", "You can add @seed")) or "@reproduce_failure" in note or "@seed(" in note:
         return ""
     return note

@@ -14,8 +14,10 @@ from autograder.student import StudentCode
 class GradingSession:
     """Starts the fork server and hands each problem its :class:`StudentCode`."""
 
-    def __init__(self, intake: Intake, limits: Limits, server: ForkServer, device: str = "cpu") -> None:
+    def __init__(self, intake: Intake, limits: Limits, server: ForkServer, device: str = "cpu", case_salt: str = "") -> None:
         self.intake = intake
+        self.case_salt = case_salt
+        """The course's secret that chooses the generated cases (``autograder.case_salt``); empty: the handout's."""
         self.device = device
         self.limits = limits
         self.output = CapturedOutput(limits.output_bytes)

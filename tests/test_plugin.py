@@ -8,6 +8,8 @@ pass on a broken grader.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -363,3 +365,59 @@ def test_a_test_without_the_mark_counts_as_the_autograders_failure() -> None:
     report = content_report(failed_test("the loss is 3.0"))
     del report["tests"][0]["extra_data"]["autograder_failed"]
     assert len(autograder_failures(report)) == 1
+
+
+# --------------------------------------------------------------------------- the course's salt
+
+SALTED_SUITE = """
+import os
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given, settings, strategies as st
+
+@weight(1.0)
+@number("1.1")
+@visibility("visible")
+@tags("content_loss")
+@settings(max_examples=5)
+@given(x=st.integers(0, 10**9))
+def test_draws(x):
+    with open(os.environ["DRAWN_TO"], "a") as stream:
+        stream.write(f"{x}\\n")
+"""
+
+
+def drawn_under(salt: str, tmp_path: Path, run: int) -> list[int]:
+    """The values a small hypothesis test draws when the grader runs it with the course's ``salt``."""
+    from autograder.grade import run_pytest
+    from autograder.sandbox import CapturedOutput
+
+    suite = tmp_path / "suite" / "test_salted.py"  # one place: a test's seed depends on its id, which names the file
+    suite.parent.mkdir(exist_ok=True)
+    suite.write_text(SALTED_SUITE)
+    sys.modules.pop("test_salted", None)  # imported afresh, as in each grading of grade-class
+    drawn = tmp_path / f"drawn{run}.txt"
+    session = SimpleNamespace(output=CapturedOutput(1000), case_salt=salt)
+    plugin = GradingPlugin(cast(Any, session))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DRAWN_TO", str(drawn))
+        assert run_pytest([str(suite)], plugin) == 0
+    assert [result.passed for result in plugin.results] == [True]
+    return [int(line) for line in drawn.read_text().split()]
+
+
+def test_the_courses_salt_chooses_the_generated_cases(tmp_path: Path) -> None:
+    """No salt: hypothesis's own derandomized cases (the handout's); a salt: others, the same each time."""
+    runs = [drawn_under(salt, tmp_path, run) for run, salt in enumerate(["", "", "course secret", "course secret", "another"])]
+    assert runs[0] == runs[1] and runs[2] == runs[3], "each salt draws the same cases every time"
+    assert len({tuple(runs[0]), tuple(runs[2]), tuple(runs[4])}) == 3, "each salt draws cases of its own"
+
+
+def test_the_salt_is_read_from_its_file_and_never_shown(tmp_path: Path) -> None:
+    from autograder.case_salt import case_seed, read_case_salt
+
+    assert read_case_salt(tmp_path / "none") == ""
+    (tmp_path / "salt").write_text("  course secret\n")
+    assert read_case_salt(tmp_path / "salt") == "course secret"
+    assert case_seed("course secret", "a.py::test") != case_seed("course secret", "a.py::other")
+    assert "course secret" not in str(case_seed("course secret", "a.py::test"))
+    assert _describe_note("You can add @seed(1234) to this test to reproduce this failure.") == ""
