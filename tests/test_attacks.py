@@ -70,27 +70,32 @@ IPC_ATTACK = "leaves_messages_in_ipc_for_later_workers"
 ATTACK_IPC_KEYS = 0x7A7A  # the high 16 bits of every SysV key the IPC attack uses
 
 
-def leftover_ipc() -> list[str]:
-    """The SysV IPC objects (shared memory, message queues, semaphores) of the IPC attack's keys that exist now."""
+def attack_ipc_objects() -> list[tuple[str, int, int]]:
+    """The SysV IPC objects (shared memory, message queues, semaphores) of the IPC attack's keys: (kind, key, id)."""
     found = []
     for kind in ("shm", "msg", "sem"):
         try:
             lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]
         except OSError:
             continue
-        found += [f"{kind} {int(line.split()[0]):#x}" for line in lines if int(line.split()[0]) >> 16 == ATTACK_IPC_KEYS]
+        for line in lines:
+            key, identifier = (int(field) for field in line.split()[:2])
+            if key >> 16 == ATTACK_IPC_KEYS:
+                found.append((kind, key, identifier))
     return found
+
+
+def leftover_ipc() -> list[str]:
+    """The IPC attack's SysV objects that exist now, as ``shm 0x7a7a0001``."""
+    return [f"{kind} {key:#x}" for kind, key, _ in attack_ipc_objects()]
 
 
 def remove_attack_ipc() -> None:
     """Remove what the IPC attack leaves when its defences are off: its SysV objects, its POSIX queue, its file."""
     libc = ctypes.CDLL(None, use_errno=True)
     removers = {"shm": libc.shmctl, "msg": libc.msgctl, "sem": libc.semctl}
-    for kind, remove in removers.items():
-        for line in Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]:
-            key, identifier = (int(field) for field in line.split()[:2])
-            if key >> 16 == ATTACK_IPC_KEYS:
-                remove(identifier, 0, None)  # IPC_RMID
+    for kind, _, identifier in attack_ipc_objects():
+        removers[kind](identifier, 0, None)  # IPC_RMID
     libc.mq_unlink(b"/attack-ipc")
     Path("/run/lock/attack-ipc-message").unlink(missing_ok=True)
 

@@ -23,7 +23,8 @@ Control messages (grader -> fork server, on the control socket)::
         :mod:`autograder.worker.course`)
     {"op": "wait", "pid": int}                             -> {"status": str, "swept": int}
         (reaps the worker, then kills what it left behind and, with a
-        worker user, removes its files from /tmp, /var/tmp and /dev/shm)
+        worker user, removes its files from the world-writable folders,
+        ``confine.WORLD_WRITABLE``)
     {"op": "probe", "workdir": str, "hidden": [str], "readable": [str]}
                                                            -> {"applied": {...}, "exposed": [str],
                                                                "unreadable": [str], "error": str|null}
