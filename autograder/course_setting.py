@@ -16,6 +16,7 @@ import PIL.Image
 import torch
 
 from autograder import reference
+from autograder.known_answers import recorded
 from autograder.strategies import synthetic_picture
 from autograder.worker.models import build_model
 
@@ -54,6 +55,7 @@ def features(picture: PIL.Image.Image, size: int) -> list[torch.Tensor]:
     return [f.detach().clone() for f in feats]
 
 
+@recorded
 @cache
 def content_features() -> tuple[torch.Tensor, ...]:
     return tuple(features(content_picture(), IMAGE_SIZE))
@@ -62,6 +64,12 @@ def content_features() -> tuple[torch.Tensor, ...]:
 @cache
 def style_features() -> tuple[torch.Tensor, ...]:
     return tuple(features(style_picture(), STYLE_SIZE))
+
+
+@recorded
+def style_feature(layer: int) -> torch.Tensor:
+    """The style picture's features at ``layer`` (one layer at a time: the handout stores only the layers used)."""
+    return style_features()[layer]
 
 
 @cache
@@ -74,6 +82,13 @@ def blank_features() -> tuple[torch.Tensor, ...]:
         return tuple(f.detach().clone() for f in style_utils.extract_features(blank, squeezenet()))
 
 
+@recorded
+def blank_feature(layer: int) -> torch.Tensor:
+    """The all-zero image's features at ``layer``."""
+    return blank_features()[layer]
+
+
+@recorded
 @cache
 def content_image() -> torch.Tensor:
     """The preprocessed content image, (1, 3, 192, 256)."""
@@ -92,6 +107,7 @@ VISUAL_PICTURE_SEEDS = (11, 12, 13, 14, 15)
 VISUAL_LABEL_POSITIONS = (0, 5, 10, 15, 19)
 
 
+@recorded
 def picture_batch(seeds: tuple[int, ...], size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Preprocessed synthetic pictures, one per seed: a (N, 3, size, size) batch as the course's drivers build it."""
     image_utils = reference.module("image_utils")

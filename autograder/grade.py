@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import io
 import os
 import sys
 import tempfile
@@ -18,21 +17,22 @@ import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autograder import problems as problem_registry
 from autograder import reference
 from autograder.case_salt import read_case_salt
 from autograder.intake import IntakeError, take_submission
 from autograder.privilege import PrivilegeError, must_be_readable, must_stay_hidden, protect_grader_files, worker_confinement
-from autograder.problems import COURSE_PARTS, PROBLEMS_DIR, Problem
+from autograder.problems import COURSE_PARTS, Problem
 from autograder.results import autograder_failure, build_results, complete, write_results
 from autograder.sandbox import ForkServer
 from autograder.settings import Limits
 from autograder.worker import confine
 from autograder.worker.confine import Confinement
 
-PYTEST_INI = PROBLEMS_DIR / "pytest.ini"
+if TYPE_CHECKING:
+    from autograder.known_answers import Book
 
 
 def main(submission: Path, results: Path, problems: str | None = None, quiet: bool = False, device: str = "cpu") -> int:
@@ -207,8 +207,13 @@ def _grade_and_write(
     return report
 
 
-def grade(submission: Path, selected: tuple[Problem, ...], server: ForkServer, device: str = "cpu") -> dict[str, Any]:
-    """Run the graded suites of ``selected`` on ``submission``, student code on ``device``; the results.json object."""
+def grade(
+    submission: Path, selected: tuple[Problem, ...], server: ForkServer, device: str = "cpu", *, book: Book | None = None
+) -> dict[str, Any]:
+    """Run the graded suites of ``selected`` on ``submission``, student code on ``device``; the results.json object.
+
+    With ``book``, the reference's answers are recorded into it, on the handout's cases (no course salt).
+    """
     started = time.monotonic()
     limits = Limits.from_environment()
     with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
@@ -218,11 +223,12 @@ def grade(submission: Path, selected: tuple[Problem, ...], server: ForkServer, d
             reason = f"Your submission could not be read: {error}."
             tests = complete([], selected, reason)
             return build_results(tests, selected, output=reason, execution_time=time.monotonic() - started)
-        from autograder.plugin import GradingPlugin
+        from autograder.plugin import GradingPlugin, run_suites
         from autograder.session import GradingSession
 
-        plugin = GradingPlugin(GradingSession(intake, limits, server, device, case_salt=read_case_salt()))
-        exit_code = run_pytest([str(p.suite) for p in selected], plugin)
+        salt = "" if book is not None else read_case_salt()
+        plugin = GradingPlugin(GradingSession(intake, limits, server, device, case_salt=salt), book)
+        exit_code = run_suites([str(p.suite) for p in selected], plugin)
     elapsed = time.monotonic() - started
     if plugin.errors or exit_code not in (0, 1):
         problem = "\n\n".join(plugin.errors) or f"pytest ended with exit code {exit_code}"
@@ -232,31 +238,6 @@ def grade(submission: Path, selected: tuple[Problem, ...], server: ForkServer, d
     )
     used = {path for problem in selected for path in problem.files}
     return build_results(tests, selected, output=intake.report(used), execution_time=elapsed)
-
-
-def run_pytest(suites: list[str], plugin: object) -> int:
-    """Run the suites with the grader's own configuration only; pytest's console output is kept out."""
-    import pytest
-
-    arguments = [
-        *suites,
-        *("-c", str(PYTEST_INI), "--rootdir", str(PROBLEMS_DIR)),
-        # Plugins the grading does not use; unraisableexception's garbage collections cost half a second.
-        *("-p", "no:cacheprovider", "-p", "no:unraisableexception", "-p", "no:threadexception"),
-        # Assertion rewriting would compile every module imported while the tests run.
-        "--assert=plain",
-        "-q",
-    ]
-    previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return int(pytest.main(arguments, plugins=[plugin]))
-    finally:
-        if previous is None:
-            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-        else:
-            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
 
 
 def summary_row(name: str, report: dict[str, Any], selected: tuple[Problem, ...]) -> list[object]:

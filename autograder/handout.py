@@ -16,6 +16,7 @@ file and every function body of ``reference/``.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import shutil
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.intake import ALLOWLIST, SUPPORT_FILES
+from autograder.problems import PROBLEMS
 from autograder.reference import REFERENCE_DIR
 
 HARNESS_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,68 @@ TEMPLATE_DIR = HARNESS_ROOT / "student_template"
 HANDOUT_FILES = Path(__file__).resolve().parent / "handout_files"
 """The handout's own files: collect_submission.py (with a placeholder for the submitted files), README.md, requirements.txt."""
 SUBMITTED_MARKER = "SUBMITTED: dict[str, str] = {}  # written when the handout is built"
+
+
+CHECKER = "checker"
+"""The handout's folder for what ``check.py`` runs: the harness's parts, the given files, the known answers."""
+CHECK_MODULES = (
+    "__init__.py",
+    "case_salt.py",
+    "check.py",
+    "compare.py",
+    "course_setting.py",
+    "failures.py",
+    "intake.py",
+    "known_answers.py",
+    "plugin.py",
+    "results.py",
+    "sandbox.py",
+    "session.py",
+    "settings.py",
+    "strategies.py",
+    "student.py",
+    "problems/__init__.py",
+    "problems/pytest.ini",
+    "worker/confine.py",
+    "worker/course.py",
+    "worker/frames.py",
+    "worker/models.py",
+    "worker/server.py",
+    "worker/spawned.py",
+    "worker/stand_ins.py",
+    "worker/wire.py",
+)
+"""The harness's files the check uses, by path in ``autograder/`` (the suites are added, public tests only).
+``reference.py`` is replaced by :data:`NO_REFERENCE`; the course salt, ``grade.py`` and the CLI stay out."""
+NO_REFERENCE = '''"""The handout holds no reference solution: the check replays its known answers (autograder.known_answers)."""
+
+from __future__ import annotations
+
+REFERENCE_DIR = None
+
+
+def module(name: str) -> object:
+    raise RuntimeError(f"the handout holds no reference solution ({name}); a suite asked it outside a recorded function")
+
+
+def source(path: str) -> object:
+    raise RuntimeError(f"the handout holds no reference solution ({path})")
+'''
+CHECK_SCRIPT = '''#!/usr/bin/env python3
+"""Check your files in this folder with the problem set's public tests: python check.py --help."""
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# The checker's own code, never your files, on the import path of this process: your code runs in workers.
+sys.path[:] = [str(HERE / "checker"), *(p for p in sys.path if p and Path(p).resolve() != HERE)]
+
+from autograder.check import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(folder=HERE))
+'''
 
 
 class HandoutError(Exception):
@@ -81,10 +145,78 @@ def handout_files() -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
-def build_handout(out: Path) -> Handout:
-    """Write the handout to the folder ``out`` (which must not exist, or be empty), or to the zip ``out``."""
+def public_suite(path: Path) -> bytes:
+    """A graded suite's source without its tests that are not public (visibility other than "visible")."""
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines(keepends=True)
+    cut: list[tuple[int, int]] = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and _visibility(node) != "visible":
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            cut.append((first - 1, node.end_lineno or node.lineno))
+    for start, end in reversed(cut):
+        del lines[start:end]
+    return "".join(lines).encode("utf-8")
+
+
+def _visibility(node: ast.FunctionDef) -> str:
+    for decorator in node.decorator_list:
+        if isinstance(decorator, ast.Call) and getattr(decorator.func, "id", None) == "visibility" and decorator.args:
+            argument = decorator.args[0]
+            return str(argument.value) if isinstance(argument, ast.Constant) else "?"
+    return "visible"  # gradescope-utils' default
+
+
+def checker_files(known_answers: bytes) -> dict[str, bytes]:
+    """``check.py`` and the ``checker/`` folder: the harness's parts, the public suites, the given files, the answers."""
+    package = HARNESS_ROOT / "autograder"
+    files = {"check.py": CHECK_SCRIPT.encode()}
+    for name in CHECK_MODULES:
+        files[f"{CHECKER}/autograder/{name}"] = (package / name).read_bytes()
+    files[f"{CHECKER}/autograder/reference.py"] = NO_REFERENCE.encode()
+    for problem in PROBLEMS:
+        files[f"{CHECKER}/autograder/problems/{problem.key}.py"] = public_suite(problem.suite)
+    for path in SUPPORT_FILES:
+        files[f"{CHECKER}/given/{path}"] = (REFERENCE_DIR / path).read_bytes()
+    files[f"{CHECKER}/known_answers.npz"] = known_answers
+    return files
+
+
+def record_known_answers() -> bytes:
+    """Grade ``reference/`` with the public suites, recording the reference's answers; the ``.npz``'s bytes.
+
+    The reference must pass every public test: an answer recorded from a failing
+    run would be wrong, and a case it failed on is not kept.
+    """
+    from autograder import grade, known_answers
+    from autograder.settings import Limits
+
+    book = known_answers.Book(replaying=False)
+    server = grade.start_fork_server(Limits.from_environment())
+    try:
+        report = grade.grade(REFERENCE_DIR, PROBLEMS, server, book=book)
+    finally:
+        server.close()
+    failed = [f"{test['number']} {test['name']}" for test in report["tests"] if test["status"] != "passed"]
+    if failed:
+        raise HandoutError(f"the reference fails public tests, so no answers were recorded: {'; '.join(failed)}")
+    with tempfile.TemporaryDirectory(prefix="known-answers-") as scratch:
+        path = Path(scratch) / "known_answers.npz"
+        book.save(path)
+        return path.read_bytes()
+
+
+def build_handout(out: Path, known_answers: bytes | None = None) -> Handout:
+    """Write the handout to the folder ``out`` (which must not exist, or be empty), or to the zip ``out``.
+
+    ``known_answers``: the recording to ship (``record_known_answers``, the default, takes half a minute).
+    """
     out = Path(out)
+    if not (out.suffix.lower() == ".zip" or not out.exists() or (out.is_dir() and not any(out.iterdir()))):
+        raise HandoutError(f"{out} exists and is not an empty folder; give a new folder, or a name ending in .zip")
     files = handout_files()
+    files.update(checker_files(record_known_answers() if known_answers is None else known_answers))
+    files = dict(sorted(files.items()))
     if out.suffix.lower() == ".zip":
         out.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".handout-", suffix=".zip", dir=out.parent)
@@ -123,5 +255,8 @@ def main(out: Path, quiet: bool = False) -> int:
         return 2
     if not quiet:
         print(f"Wrote the handout to {handout.path}: {len(handout.files)} files, {handout.size() / 1024:.0f} KiB.")
-        print("It holds the starter code, the course's given files, collect_submission.py, README.md and requirements.txt.")
+        print(
+            "It holds the starter code, the course's given files, collect_submission.py, check.py with the public tests "
+            "and their known answers, README.md and requirements.txt."
+        )
     return 0

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
+import os
 import re
 import sys
 import traceback
@@ -24,9 +26,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import StopTest, UnsatisfiedAssumption
 
+from autograder import known_answers
 from autograder.case_salt import case_seed
 from autograder.failures import Abort, PropertyFailed, StudentRaised
-from autograder.problems import BY_KEY, Problem
+from autograder.known_answers import Book, KnownAnswerMissing
+from autograder.problems import BY_KEY, PROBLEMS_DIR, Problem
 from autograder.results import AUTOGRADER_FAILED_IN_TEST, GradedTest
 from autograder.session import GradingSession
 from autograder.student import StudentCode
@@ -46,13 +50,16 @@ settings.register_profile(
 FIXTURE_ARGUMENTS = ("student=",)
 FAILING_CASE = re.compile(r"^(?:Failing|Falsifying)[\w ]*: (\w+)\(\s*(.*?),?\s*\)\s*$", re.S)
 NOT_A_CASE = (UnsatisfiedAssumption, StopTest)
+PYTEST_INI = PROBLEMS_DIR / "pytest.ini"
 
 
 class GradingPlugin:
     """Fixtures and report hooks of one grading run."""
 
-    def __init__(self, session: GradingSession) -> None:
+    def __init__(self, session: GradingSession, book: Book | None = None) -> None:
+        """``book``: record the reference's answers into it (``build handout``), or replay them (the check)."""
         self.session = session
+        self.book = book
         self.results: list[GradedTest] = []
         self.errors: list[str] = []
         self.seconds: dict[str, float] = {}
@@ -85,11 +92,47 @@ class GradingPlugin:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
-        with counting_cases(getattr(item, "obj", None)) as count:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(known_answers.using(self.book))
+            stack.enter_context(recording_cases(self.book, item))
+            count = stack.enter_context(counting_cases(getattr(item, "obj", None)))
             try:
                 return (yield)
             finally:
                 self.cases[item.nodeid] = count.cases
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        """The check: a test that asked the reference replays its recorded cases instead of generating new ones."""
+        if self.book is None or not self.book.replaying:
+            return None
+        handle = getattr(pyfuncitem.obj, "hypothesis", None)
+        key = test_key(pyfuncitem)
+        if handle is None:
+            cases = self.book.recorded_cases(key)
+            self.book.begin_case({}, cases[0] if cases else None)
+            return None
+        cases = self.book.recorded_cases(key)
+        if cases is None:
+            return None  # it asks the reference nothing: live hypothesis, with shrinking, as in the grader
+        if not cases:
+            raise KnownAnswerMissing(
+                "The check has no recorded case for this test, so it cannot check it (the known answers file does not "
+                "match these tests: get a fresh copy of the handout)."
+            )
+        fixtures = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        for number, case in enumerate(cases, start=1):
+            kwargs = known_answers.decode_case(case.kwargs)
+            self.book.begin_case(kwargs, case)
+            try:
+                handle.inner_test(**fixtures, **kwargs)
+            except NOT_A_CASE:
+                continue  # as hypothesis does, a case the test rejects is not one
+            except Exception as error:
+                note = f"Smallest failing input found: {known_answers.describe_case(kwargs)} (recorded case {number} of {len(cases)}, smallest first)"
+                error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined] # add_note, on 3.9 and 3.10 too
+                raise
+        return True
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
@@ -130,6 +173,49 @@ class GradingPlugin:
             cases=self.cases.get(item.nodeid, 0),
             autograder_failed=failure.autograder_failed,
         )
+
+
+def test_key(item: pytest.Item) -> str:
+    """A graded test's name in the known answers: its suite's file and its function (``gram_matrix.py::test_...``)."""
+    return item.nodeid.rpartition("/")[2]
+
+
+@contextlib.contextmanager
+def recording_cases(book: Book | None, item: pytest.Item) -> Iterator[None]:
+    """While the block runs, every case ``item`` checks is kept in ``book`` (recording), with the calls it made."""
+    if book is None:
+        yield
+        return
+    book.begin_test(test_key(item))
+    handle = getattr(getattr(item, "obj", None), "hypothesis", None)
+    if book.replaying or handle is None:
+        if not book.replaying:
+            book.begin_case({})
+        try:
+            yield
+        finally:
+            book.end_case(kept=True)
+        return
+    inner = handle.inner_test
+
+    @functools.wraps(inner)
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        drawn = {name: value for name, value in kwargs.items() if name not in item._fixtureinfo.argnames}  # type: ignore[attr-defined]
+        book.begin_case(drawn)
+        kept = True
+        try:
+            return inner(*args, **kwargs)
+        except NOT_A_CASE:
+            kept = False
+            raise
+        finally:
+            book.end_case(kept)
+
+    handle.inner_test = recorded
+    try:
+        yield
+    finally:
+        handle.inner_test = inner
 
 
 class CaseCount:
@@ -241,3 +327,26 @@ def _describe_note(note: str) -> str:
     if note.startswith(("You can reproduce", "You can add @seed")) or "@reproduce_failure" in note or "@seed(" in note:
         return ""
     return note
+
+
+def run_suites(suites: list[str], plugin: object) -> int:
+    """Run the suites with the grader's own configuration only; pytest's console output is kept out."""
+    arguments = [
+        *suites,
+        *("-c", str(PYTEST_INI), "--rootdir", str(PROBLEMS_DIR)),
+        # Plugins the grading does not use; unraisableexception's garbage collections cost half a second.
+        *("-p", "no:cacheprovider", "-p", "no:unraisableexception", "-p", "no:threadexception"),
+        # Assertion rewriting would compile every module imported while the tests run.
+        "--assert=plain",
+        "-q",
+    ]
+    previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return int(pytest.main(arguments, plugins=[plugin]))
+    finally:
+        if previous is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous

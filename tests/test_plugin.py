@@ -388,7 +388,7 @@ def test_draws(x):
 
 def drawn_under(salt: str, tmp_path: Path, run: int) -> list[int]:
     """The values a small hypothesis test draws when the grader runs it with the course's ``salt``."""
-    from autograder.grade import run_pytest
+    from autograder.plugin import run_suites
     from autograder.sandbox import CapturedOutput
 
     suite = tmp_path / "suite" / "test_salted.py"  # one place: a test's seed depends on its id, which names the file
@@ -400,7 +400,7 @@ def drawn_under(salt: str, tmp_path: Path, run: int) -> list[int]:
     plugin = GradingPlugin(cast(Any, session))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DRAWN_TO", str(drawn))
-        assert run_pytest([str(suite)], plugin) == 0
+        assert run_suites([str(suite)], plugin) == 0
     assert [result.passed for result in plugin.results] == [True]
     return [int(line) for line in drawn.read_text().split()]
 

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from autograder import course_setting, reference
 from autograder.compare import as_tensor, expect, expect_close
 from autograder.failures import PropertyFailed, WrongResultType
+from autograder.known_answers import recorded, remade, torch_random_numbers
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
@@ -121,6 +122,7 @@ def seeded(seed: int) -> Iterator[None]:
             random.setstate(state)
 
 
+@recorded
 def reference_run(case: VisualizationCase, **changes: Any) -> torch.Tensor:
     visualization = reference.module("visualizers.class_visualization").ClassVisualization()
     model = build_model(course_setting.VISUAL_MODEL, case.model_seed)
@@ -130,7 +132,16 @@ def reference_run(case: VisualizationCase, **changes: Any) -> torch.Tensor:
         )
 
 
+@recorded
+def channel_ranges() -> list[tuple[float, float]]:
+    """Each channel's valid range after the course's preprocessing: pixels 0 to 1, less the mean, over the deviation."""
+    image_utils = reference.module("image_utils")
+    mean, std = image_utils.SQUEEZENET_MEAN, image_utils.SQUEEZENET_STD
+    return [(float(-mean[c] / std[c]), float((1.0 - mean[c]) / std[c])) for c in range(3)]
+
+
 def student_run(student: StudentCode, case: VisualizationCase) -> torch.Tensor:
+    remade(f"the random numbers seed {case.seed} gives (the run's jitter)", torch_random_numbers(case.seed))
     model = Ref("model", {"name": course_setting.VISUAL_MODEL, "seed": case.model_seed})
     reply = student.call(
         CREATE, case.target(), CLASS_NAMES, model, Ref("dtype", {"name": "float64"}), kwargs=case.options(), seed=case.seed
@@ -191,10 +202,7 @@ def test_target_score_rises_and_pixels_stay_in_range(student: StudentCode, case:
     what = f"The final image of {case.describe()}"
     expect(tuple(image.shape) == shape, f"{what}: expected shape {shape}, received {tuple(image.shape)}.")
     expect(bool(torch.isfinite(image).all()), f"{what} holds NaN or infinite values.")
-    image_utils = reference.module("image_utils")
-    for channel in range(3):
-        low = float(-image_utils.SQUEEZENET_MEAN[channel] / image_utils.SQUEEZENET_STD[channel])
-        high = float((1.0 - image_utils.SQUEEZENET_MEAN[channel]) / image_utils.SQUEEZENET_STD[channel])
+    for channel, (low, high) in enumerate(channel_ranges()):
         values = image[0, channel]
         expect(
             bool((values >= low - 1e-6).all() and (values <= high + 1e-6).all()),

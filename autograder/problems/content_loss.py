@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from autograder import course_setting, reference
 from autograder.compare import as_scalar, expect, expect_close, expect_gradients
+from autograder.known_answers import recorded
 from autograder.strategies import dtypes, loss_weights, map_sides, scales, seeded, seeds
 from autograder.student import StudentCode, Target
 
@@ -52,8 +53,20 @@ def content_cases(draw: st.DrawFn, *, degenerate: bool = False) -> ContentCase:
 COURSE_HINT = "Check: the squared differences of the two maps, summed over every element (not averaged), times content_weight."
 
 
-def expected_loss(weight: float, current: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+def reference_loss(weight: float, current: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
     return reference.module("style_modules.content_loss").ContentLoss()(weight, current, original)
+
+
+@recorded
+def expected_loss(weight: float, current: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    return reference_loss(weight, current, original)
+
+
+@recorded
+def expected_gradient(weight: float, current: torch.Tensor, original: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The gradient of the reference's loss with respect to ``current``."""
+    leaf = current.clone().requires_grad_(True)
+    return torch.autograd.grad(reference_loss(weight, leaf, original), leaf)
 
 
 @weight(1.0)
@@ -63,7 +76,7 @@ def expected_loss(weight: float, current: torch.Tensor, original: torch.Tensor) 
 def test_course_setting(student: StudentCode) -> None:
     """In the course's setting (layer 3 of SqueezeNet, the content image against a blank one), the loss matches"""
     original = course_setting.content_features()[course_setting.CONTENT_LAYER]
-    current = course_setting.blank_features()[course_setting.CONTENT_LAYER]
+    current = course_setting.blank_feature(course_setting.CONTENT_LAYER)
     received = student.call(CONTENT_LOSS, course_setting.CONTENT_WEIGHT, current, original).value
     expect_close(
         received,
@@ -91,8 +104,7 @@ def expect_value(student: StudentCode, case: ContentCase) -> None:
 def expect_gradient(student: StudentCode, case: ContentCase) -> None:
     current, original = case.maps()
     reply = student.call(CONTENT_LOSS, case.weight, current.clone().requires_grad_(True), original, grad=True)
-    leaf = current.clone().requires_grad_(True)
-    expected = torch.autograd.grad(expected_loss(case.weight, leaf, original), leaf)
+    expected = expected_gradient(case.weight, current, original)
     expect_gradients(reply, expected, what=case.describe(), names=["content_current"])
 
 

@@ -19,6 +19,7 @@ from hypothesis import assume, given, settings
 
 from autograder import reference
 from autograder.compare import as_tensor, expect, expect_close
+from autograder.known_answers import recorded
 from autograder.problems.saliency import COURSE_CASE, POSITIONS, VisualCase, visual_cases
 from autograder.student import StudentCode, Target
 
@@ -26,6 +27,7 @@ PROBLEM = "gradcam"
 GRAD_CAM = Target("visualizers.gradcam", "GradCam", "grad_cam")
 
 
+@recorded
 def expected_cam(case: VisualCase) -> torch.Tensor:
     instance = reference.module("visualizers.gradcam").GradCam()
     try:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from autograder import course_setting, reference
 from autograder.compare import as_tensor, expect, expect_close, expect_gradients, format_values
+from autograder.known_answers import recorded
 from autograder.strategies import dtypes, map_sides, scales, seeded, seeds
 from autograder.student import StudentCode, Target
 
@@ -48,8 +49,20 @@ def gram_cases(draw: st.DrawFn, *, normalize: bool | None = None, degenerate: bo
     return GramCase((draw(st.integers(1, 3)), channels, height, width), draw(dtypes()), flag, draw(seeds()), draw(scales()))
 
 
-def expected_gram(features: torch.Tensor, normalize: bool) -> torch.Tensor:
+def reference_gram(features: torch.Tensor, normalize: bool) -> torch.Tensor:
     return reference.module("style_modules.style_loss").StyleLoss().gram_matrix(features, normalize=normalize)
+
+
+@recorded
+def expected_gram(features: torch.Tensor, normalize: bool) -> torch.Tensor:
+    return reference_gram(features, normalize)
+
+
+@recorded
+def expected_gradient(features: torch.Tensor, normalize: bool, cotangent: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The reference's vector-Jacobian product with ``cotangent``: the gradient with respect to the features."""
+    leaf = features.clone().requires_grad_(True)
+    return torch.autograd.grad(reference_gram(leaf, normalize), leaf, grad_outputs=cotangent)
 
 
 @weight(1.0)
@@ -58,7 +71,7 @@ def expected_gram(features: torch.Tensor, normalize: bool) -> torch.Tensor:
 @tags(PROBLEM)
 def test_course_setting(student: StudentCode) -> None:
     """In the course's setting (layer 5 of SqueezeNet on the style image, normalized), the Gram matrix matches"""
-    features = course_setting.style_features()[course_setting.GRAM_LAYER]
+    features = course_setting.style_feature(course_setting.GRAM_LAYER)
     received = student.call(GRAM_MATRIX, features).value
     expect_close(
         received,
@@ -106,8 +119,7 @@ def expect_gradient(student: StudentCode, case: GramCase, cotangent_seed: int) -
         GRAM_MATRIX, features.clone().requires_grad_(True), kwargs={"normalize": case.normalize}, grad=True, cotangent=cotangent
     )
     expect_close(reply.value, expected_gram(features, case.normalize), what=case.describe())
-    leaf = features.clone().requires_grad_(True)
-    expected = torch.autograd.grad(expected_gram(leaf, case.normalize), leaf, grad_outputs=cotangent)
+    expected = expected_gradient(features, case.normalize, cotangent)
     expect_gradients(reply, expected, what=case.describe(), names=["features"])
 
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from autograder import reference
 from autograder.compare import expect_close, expect_gradients
+from autograder.known_answers import recorded
 from autograder.problems.saliency import COURSE_CASE, VisualCase, visual_cases
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
@@ -72,6 +73,7 @@ def test_custom_relu_backward_masks_by_input_and_gradient(student: StudentCode, 
         raise type(failure)(f"{failure}\nThe inputs were:\nx = {x.tolist()}\ndout = {dout.tolist()}") from None
 
 
+@recorded
 def expected_guided(case: VisualCase) -> torch.Tensor:
     gradcam = reference.module("visualizers.gradcam")
     images = case.images().requires_grad_(True)

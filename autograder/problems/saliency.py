@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from autograder import course_setting, reference
 from autograder.compare import as_tensor, expect, expect_close, proportional_factor
 from autograder.failures import PropertyFailed
+from autograder.known_answers import recorded
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
@@ -99,6 +100,7 @@ def visual_cases(draw: st.DrawFn, *, max_batch: int = 3) -> VisualCase:
     )
 
 
+@recorded
 def expected_saliency(case: VisualCase) -> torch.Tensor:
     return (
         reference.module("visualizers.saliency_map")

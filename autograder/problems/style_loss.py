@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from autograder import course_setting, reference
 from autograder.compare import as_scalar, expect, expect_close, expect_gradients
+from autograder.known_answers import recorded
 from autograder.strategies import dtypes, loss_weights, map_sides, seeded, seeds
 from autograder.student import StudentCode, Target
 
@@ -58,17 +59,38 @@ def style_cases(draw: st.DrawFn, *, nonzero: bool = False, degenerate: bool = Fa
     return StyleCase(shapes, layers, weights, draw(dtypes()), draw(seeds()))
 
 
+@recorded
 def gram(features: torch.Tensor) -> torch.Tensor:
     return reference.module("style_modules.style_loss").StyleLoss().gram_matrix(features)
 
 
-def expected_loss(
+def reference_loss(
     feats: list[torch.Tensor],
     layers: tuple[int, ...] | list[int],
     targets: list[torch.Tensor],
     weights: tuple[float, ...] | list[float],
 ) -> torch.Tensor:
     return reference.module("style_modules.style_loss").StyleLoss()(feats, list(layers), targets, list(weights))
+
+
+@recorded
+def expected_loss(
+    feats: list[torch.Tensor],
+    layers: tuple[int, ...] | list[int],
+    targets: list[torch.Tensor],
+    weights: tuple[float, ...] | list[float],
+) -> torch.Tensor:
+    return reference_loss(feats, layers, targets, weights)
+
+
+@recorded
+def expected_gradient(
+    feats: list[torch.Tensor], layers: tuple[int, ...], targets: list[torch.Tensor], weights: tuple[float, ...]
+) -> list[torch.Tensor]:
+    """The gradient of the reference's loss with respect to every layer's features (zeros for a layer not used)."""
+    leaves = [f.clone().requires_grad_(True) for f in feats]
+    grads = torch.autograd.grad(reference_loss(leaves, layers, targets, weights), leaves, allow_unused=True)
+    return [torch.zeros_like(leaf) if g is None else g for leaf, g in zip(leaves, grads, strict=True)]
 
 
 def student_loss(student: StudentCode, case: StyleCase, weights: tuple[float, ...], targets: list[torch.Tensor]) -> torch.Tensor:
@@ -83,7 +105,7 @@ def student_loss(student: StudentCode, case: StyleCase, weights: tuple[float, ..
 def test_course_setting(student: StudentCode) -> None:
     """In the course's setting (SqueezeNet layers 1, 4, 6, 7, the course's weights), the loss matches"""
     feats = list(course_setting.content_features())
-    targets = [gram(course_setting.style_features()[layer]) for layer in course_setting.STYLE_LAYERS]
+    targets = [gram(course_setting.style_feature(layer)) for layer in course_setting.STYLE_LAYERS]
     layers, weights = list(course_setting.STYLE_LAYERS), list(course_setting.STYLE_WEIGHTS)
     received = student.call(STYLE_LOSS, feats, layers, targets, weights, course_methods=COURSE_GRAM).value
     expect_close(
@@ -136,9 +158,7 @@ def expect_gradient(student: StudentCode, case: StyleCase) -> None:
     reply = student.call(
         STYLE_LOSS, leaves, list(case.layers), targets, list(case.weights), grad=True, course_methods=COURSE_GRAM
     )
-    mine = [f.clone().requires_grad_(True) for f in feats]
-    grads = torch.autograd.grad(expected_loss(mine, case.layers, targets, case.weights), mine, allow_unused=True)
-    expected = [torch.zeros_like(leaf) if g is None else g for leaf, g in zip(mine, grads, strict=True)]
+    expected = expected_gradient(feats, case.layers, targets, case.weights)
     expect_gradients(reply, expected, what=case.describe(), names=[f"feats[{i}]" for i in range(len(feats))])
 
 

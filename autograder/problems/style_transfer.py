@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from autograder import course_setting, reference
 from autograder.compare import as_tensor, expect_close
 from autograder.failures import PropertyFailed, StudentRaised, WrongResultType
+from autograder.known_answers import recorded, recording, remade, torch_random_numbers
 from autograder.strategies import picture_pixels, seeds, synthetic_picture
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
@@ -176,6 +177,7 @@ def decay_in_param_groups() -> Iterator[None]:
         torch.optim.Adam = original  # type: ignore[misc]
 
 
+@recorded
 def reference_run(case: TransferCase, *, lr_in_param_groups: bool = False) -> torch.Tensor:
     """The reference's final image for ``case``, computed like the worker's run (float64, same seed)."""
     style_utils = reference.module("style_utils")
@@ -198,6 +200,10 @@ def reference_run(case: TransferCase, *, lr_in_param_groups: bool = False) -> to
 
 def student_run(student: StudentCode, case: TransferCase) -> torch.Tensor:
     content, style = case.pictures()
+    remade(
+        f"the pictures {case.content_picture or 'of the course'} and {case.style_picture or 'of the course'}", (content, style)
+    )
+    remade(f"the random numbers seed {case.seed} gives (the random start image)", torch_random_numbers(case.seed))
     losses = (
         Ref("course", {"name": "ContentLoss"}),
         Ref("course", {"name": "StyleLoss"}),
@@ -231,6 +237,8 @@ def student_run(student: StudentCode, case: TransferCase) -> torch.Tensor:
 def expect_same_run(student: StudentCode, case: TransferCase, *, fixed: bool = False) -> None:
     received = student_run(student, case)
     course_way = reference_run(case)
+    if recording() and case.decay_lr_at < case.num_iterations:
+        reference_run(case, lr_in_param_groups=True)  # the check may need the other correct way too
     try:
         expect_close(received, course_way, what=f"The final image of {case.describe()}", fixed=fixed)
     except PropertyFailed as mismatch:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from autograder import course_setting, reference
 from autograder.compare import as_scalar, expect, expect_close, expect_gradients
+from autograder.known_answers import recorded
 from autograder.strategies import dtypes, loss_weights, map_sides, scales, seeded, seeds
 from autograder.student import StudentCode, Target
 
@@ -54,8 +55,20 @@ def tv_cases(draw: st.DrawFn, *, zero: bool = True, degenerate: bool = False) ->
     )
 
 
-def expected_loss(image: torch.Tensor, tv_weight: float) -> torch.Tensor:
+def reference_loss(image: torch.Tensor, tv_weight: float) -> torch.Tensor:
     return reference.module("style_modules.tv_loss").TotalVariationLoss()(image, tv_weight)
+
+
+@recorded
+def expected_loss(image: torch.Tensor, tv_weight: float) -> torch.Tensor:
+    return reference_loss(image, tv_weight)
+
+
+@recorded
+def expected_gradient(image: torch.Tensor, tv_weight: float) -> tuple[torch.Tensor, ...]:
+    """The gradient of the reference's loss with respect to the image."""
+    leaf = image.clone().requires_grad_(True)
+    return torch.autograd.grad(reference_loss(leaf, tv_weight), leaf)
 
 
 def student_loss(student: StudentCode, image: torch.Tensor, tv_weight: float, what: str) -> torch.Tensor:
@@ -118,8 +131,7 @@ def test_gradient_matches_reference(student: StudentCode, case: TVCase) -> None:
 def expect_gradient(student: StudentCode, case: TVCase) -> None:
     image = case.image()
     reply = student.call(TV_LOSS, image.clone().requires_grad_(True), case.weight, grad=True)
-    leaf = image.clone().requires_grad_(True)
-    expected = torch.autograd.grad(expected_loss(leaf, case.weight), leaf)
+    expected = expected_gradient(image, case.weight)
     expect_gradients(reply, expected, what=case.describe(), names=["img"])
 
 

@@ -16,10 +16,14 @@ neither depends on nor disturbs the global random state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 MODEL_NAMES = ("tiny_cnn", "squeezenet1_1", "squeezenet1_1_features")
+BUILT_HOOKS: list[Callable[[str, nn.Module], object]] = []
+"""Called with a description and each model built (the handout's check compares the weights with recorded ones)."""
 BIAS_RANGE = 0.1
 
 
@@ -139,4 +143,6 @@ def build_model(
     model = model.to(dtype).eval()
     for parameter in model.parameters():
         parameter.requires_grad_(not frozen)
+    for hook in BUILT_HOOKS:
+        hook(f"the model {name} of seed {seed} ({str(dtype).replace('torch.', '')}, {num_classes} classes)", model)
     return model
