@@ -1,7 +1,10 @@
 """The grader's side of the worker processes: a fork server and one proxy per worker.
 
 :class:`ForkServer` forks the fork server of ``autograder.worker.server`` from
-the grader, once torch is imported, and asks it to fork workers. :class:`Worker` is the proxy for one forked
+the grader, once torch is imported, and asks it to fork workers. Where no fork
+server can be used (macOS, a student's ``check.py --spawn``), :class:`SpawnedWorkers`
+starts each worker as a new Python process (``autograder.worker.spawned``)
+instead; both are :class:`WorkerHost`. :class:`Worker` is the proxy for one
 worker: it sends a request and waits for the reply in a ``select`` loop that
 also drains the worker's stdout and stderr, enforces the wall-clock limit, and
 notices when the worker dies. A dead worker is an ordinary outcome
@@ -18,6 +21,8 @@ import select
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -62,20 +67,44 @@ class CapturedOutput:
         return text
 
 
-class ForkServer:
+class WorkerHost:
+    """What starts the workers (:class:`ForkServer`, :class:`SpawnedWorkers`): what :class:`Worker` and the tests use."""
+
+    def __init__(self, confinement: Confinement, start_seconds: float) -> None:
+        self.start_seconds = start_seconds
+        self.confinement = dataclasses.replace(confinement, keep_visible=python_installation())
+        self.sandbox: dict[str, Any] = {}
+        """What is in place around workers, as a confined worker reported it (for the reports)."""
+        self.workers_dir = Path(tempfile.mkdtemp(prefix="autograder-workers-"))
+        """Where working copies go: the grader's, not world-writable, so no sweep of /tmp reaches them."""
+        self.workers_dir.chmod(0o711)
+
+    def spawn(self, workdir: Path, course: tuple[str, ...], limits: FrameLimits, output: CapturedOutput) -> Worker:
+        """Start a worker in ``workdir`` given the ``course`` parts of the course's code; its output goes to ``output``."""
+        raise NotImplementedError
+
+    def wait(self, pid: int) -> str:
+        """Reap a worker that was killed or exited; how it ended (``killed by SIGXCPU``, ``exited with status 0``)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop every worker still running, and remove the working copies."""
+        shutil.rmtree(self.workers_dir, ignore_errors=True)
+
+
+def spawn_request(workdir: Path, course: tuple[str, ...]) -> dict[str, Any]:
+    """The request for a worker in ``workdir`` with the ``course`` parts: a fork server's, and a spawned worker's."""
+    return {"op": "spawn", "workdir": str(workdir), "course": list(course)}
+
+
+class ForkServer(WorkerHost):
     """A process forked from the grader once torch is imported; it forks a worker per request."""
 
     def __init__(
         self, *, course_parts: dict[str, str], confinement: Confinement | None = None, start_seconds: float = 120.0
     ) -> None:
         """``confinement`` defaults to the default limits, without a worker user."""
-        self.start_seconds = start_seconds
-        self.confinement = dataclasses.replace(confinement or Limits().confinement(), keep_visible=python_installation())
-        self.sandbox: dict[str, Any] = {}
-        """What is in place around workers, as the probe reported it (for the reports)."""
-        self.workers_dir = Path(tempfile.mkdtemp(prefix="autograder-workers-"))
-        """Where working copies go: the grader's, not world-writable, so no sweep of /tmp reaches them."""
-        self.workers_dir.chmod(0o711)
+        super().__init__(confinement or Limits().confinement(), start_seconds)
         worker_server.preload()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._log = tempfile.TemporaryFile(mode="a+b")  # appends: the server shares its offset
@@ -91,11 +120,7 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_read, out_write = os.pipe()
         try:
-            socket.send_fds(
-                self._control,
-                [json.dumps({"op": "spawn", "workdir": str(workdir), "course": list(course)}).encode()],
-                [theirs.fileno(), out_write],
-            )
+            socket.send_fds(self._control, [json.dumps(spawn_request(workdir, course)).encode()], [theirs.fileno(), out_write])
             reply = self._reply(self.start_seconds)
         except (OSError, WorkerDied) as error:
             ours.close()
@@ -152,14 +177,138 @@ class ForkServer:
             _kill_group(self.pid)
             os.waitpid(self.pid, 0)
         self._log.close()
-        shutil.rmtree(self.workers_dir, ignore_errors=True)
+        super().close()
+
+
+class SpawnedWorkers(WorkerHost):
+    """Each worker a new Python process (``python -m autograder.worker.spawned``), where no fork server can be used.
+
+    For macOS (no ``SOCK_SEQPACKET``) and a student's ``check.py --spawn``.
+    The worker is the one a fork server forks, with the same wire format: it
+    is given the other end of a socket pair and the write end of an output
+    pipe (inherited, ``pass_fds``), and a third pipe on which it says, once
+    confined and before any student code is imported, what was put in place.
+    Each worker imports torch itself, which takes seconds: :meth:`spawn` waits
+    up to ``start_seconds`` for it, outside the problem's time limits.
+
+    ``confinement`` defaults to the default limits, unsandboxed (resource
+    limits only: no root, no worker user, no seccomp, no namespaces). There is
+    no fork server to remove what a worker user leaves in shared folders, so
+    a worker user is refused. ``sandbox`` says what is in place, as the last
+    worker reported it. A missing file of ``course_parts`` fails only the
+    workers given that part, when they start.
+    """
+
+    def __init__(
+        self, *, course_parts: dict[str, str], confinement: Confinement | None = None, start_seconds: float = 120.0
+    ) -> None:
+        confinement = confinement or dataclasses.replace(Limits().confinement(), sandboxed=False)
+        if confinement.sandboxed and confinement.uid is not None:
+            raise ValueError("spawned workers cannot run as a worker user: what it leaves in /tmp would not be removed")
+        super().__init__(confinement, start_seconds)
+        self.course_parts = dict(course_parts)
+        self.environment = {**worker_environment(), "PYTHONPATH": worker_server.HARNESS_ROOT, **_matplotlib_folder()}
+        """The new process's: the fixed one, and where the harness and matplotlib's caches are (it imports both)."""
+        self.sandbox = {"user": "the grader's own user", "workers": "a new Python process for each problem"}
+        self._processes: dict[int, subprocess.Popen[bytes]] = {}
+
+    def spawn(self, workdir: Path, course: tuple[str, ...], limits: FrameLimits, output: CapturedOutput) -> Worker:
+        """Start a worker in ``workdir`` given the ``course`` parts of the course's code; its output goes to ``output``."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_read, out_write = os.pipe()
+        ready_read, ready_write = os.pipe()
+        fds = [theirs.fileno(), out_write, ready_write]
+        spec = {
+            "message": spawn_request(workdir, course),
+            "fds": fds,
+            "course_parts": self.course_parts,
+            "config": self.confinement.as_json(),
+            "path": [str(entry) for entry in sys.path],
+        }
+        try:
+            process = subprocess.Popen(
+                # -s: no user site-packages of the fixed HOME (the grader's sys.path is in the spec)
+                [sys.executable, "-s", "-m", "autograder.worker.spawned", json.dumps(spec)],
+                stdin=subprocess.DEVNULL,
+                stdout=out_write,
+                stderr=out_write,
+                pass_fds=fds,
+                cwd=self.workers_dir,  # not the submission's folder: -m puts the working directory first on sys.path
+                env=self.environment,
+            )
+        except OSError as error:
+            ours.close()
+            os.close(out_read)
+            os.close(ready_read)
+            raise WorkerDied(f"the worker could not be started ({error})") from None
+        finally:
+            theirs.close()
+            os.close(out_write)
+            os.close(ready_write)
+        self._processes[process.pid] = process
+        try:
+            applied = self._ready(ready_read, out_read)
+        except (OSError, WorkerDied) as error:
+            _kill_group(process.pid)
+            self.wait(process.pid)
+            ours.close()
+            os.close(out_read)
+            raise error if isinstance(error, WorkerDied) else WorkerDied(f"the worker could not be started ({error})") from None
+        finally:
+            os.close(ready_read)
+        self.sandbox.update(applied)
+        return Worker(self, process.pid, ours, out_read, limits, output)
+
+    def _ready(self, ready_fd: int, output_fd: int) -> dict[str, Any]:
+        """What the new worker reports once it is confined; :class:`WorkerDied`, with the end of its output, if it is not."""
+        said, printed = bytearray(), bytearray()
+        watched = [ready_fd, output_fd]
+        deadline = time.monotonic() + self.start_seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            readable, _, _ = select.select(watched, [], [], max(remaining, 0))
+            if not readable:
+                raise WorkerDied(f"the worker could not be started: it was not ready within {self.start_seconds:g} s")
+            if output_fd in readable:  # drained, so that the worker never blocks on a full pipe; kept for an error
+                data = os.read(output_fd, 1 << 16)
+                printed = (printed + data)[-2000:]
+                if not data:
+                    watched.remove(output_fd)
+            if ready_fd in readable:
+                data = os.read(ready_fd, 1 << 16)
+                said += data
+                if data and len(said) <= 1 << 16:
+                    continue
+                try:
+                    return dict(json.loads(said))
+                except (ValueError, TypeError):
+                    text = printed.decode("utf-8", errors="replace").strip() or "no output"
+                    raise WorkerDied(f"the worker could not be started: {text}") from None
+
+    def wait(self, pid: int) -> str:
+        """Reap a worker that was killed or exited; how it ended (``killed by SIGXCPU``, ``exited with status 0``)."""
+        process = self._processes.pop(pid, None)
+        if process is None:
+            return "unknown process"
+        try:
+            return worker_server.ended(process.wait(timeout=30))
+        except subprocess.TimeoutExpired:
+            _kill_group(pid)
+            return worker_server.ended(process.wait())
+
+    def close(self) -> None:
+        """Kill and reap the workers still running, and remove the working copies."""
+        for pid in list(self._processes):
+            _kill_group(pid)
+            self.wait(pid)
+        super().close()
 
 
 class Worker:
-    """Proxy for one forked worker process."""
+    """Proxy for one worker process (forked or spawned)."""
 
     def __init__(
-        self, server: ForkServer, pid: int, sock: socket.socket, output_fd: int, limits: FrameLimits, output: CapturedOutput
+        self, server: WorkerHost, pid: int, sock: socket.socket, output_fd: int, limits: FrameLimits, output: CapturedOutput
     ) -> None:
         self.server = server
         self.pid = pid
@@ -274,6 +423,20 @@ def describe_end(status: str, confinement: Confinement) -> str:
     return f"the process running your code ended unexpectedly ({status})"
 
 
+def _matplotlib_folder() -> dict[str, str]:
+    """The grader's folder of matplotlib's settings and caches, as ``MPLCONFIGDIR``; none if matplotlib is missing.
+
+    A spawned worker imports matplotlib itself, with the fixed ``HOME``: without its font cache that takes
+    seconds each time, and where that ``HOME``'s folder is not writable it leaves a new folder in /tmp each time.
+    """
+    try:
+        import matplotlib
+
+        return {"MPLCONFIGDIR": matplotlib.get_configdir()}
+    except Exception:  # noqa: BLE001 - missing or broken: the worker says so when it imports it
+        return {}
+
+
 def _kill_group(pid: int) -> None:
     for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
         try:
@@ -284,7 +447,7 @@ def _kill_group(pid: int) -> None:
 
 def hand_over(workdir: Path, confinement: Confinement) -> None:
     """Make ``workdir`` the worker user's (the only place it may write); nothing to do without a worker user."""
-    if confinement.uid is None or os.geteuid() != 0:
+    if not confinement.sandboxed or confinement.uid is None or os.geteuid() != 0:
         return
     for folder, _, names in os.walk(workdir):
         os.chown(folder, confinement.uid, confinement.gid)  # type: ignore[arg-type]

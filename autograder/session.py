@@ -6,7 +6,7 @@ import time
 
 from autograder.intake import Intake
 from autograder.problems import Problem
-from autograder.sandbox import CapturedOutput, ForkServer
+from autograder.sandbox import CapturedOutput, WorkerHost
 from autograder.settings import Limits
 from autograder.student import StudentCode
 
@@ -14,7 +14,7 @@ from autograder.student import StudentCode
 class GradingSession:
     """Starts the fork server and hands each problem its :class:`StudentCode`."""
 
-    def __init__(self, intake: Intake, limits: Limits, server: ForkServer, device: str = "cpu", case_salt: str = "") -> None:
+    def __init__(self, intake: Intake, limits: Limits, server: WorkerHost, device: str = "cpu", case_salt: str = "") -> None:
         self.intake = intake
         self.case_salt = case_salt
         """The course's secret that chooses the generated cases (``autograder.case_salt``); empty: the handout's."""

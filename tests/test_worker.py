@@ -8,6 +8,7 @@ import json
 import os
 import pwd
 import re
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -22,10 +23,11 @@ from autograder.grade import start_fork_server
 from autograder.privilege import PrivilegeError
 from autograder.problems import COURSE_PARTS
 from autograder.reference import source
-from autograder.sandbox import CapturedOutput, ForkServer
+from autograder.sandbox import CapturedOutput, ForkServer, SpawnedWorkers, WorkerHost
 from autograder.settings import Limits
 from autograder.student import StudentCode, Target
-from autograder.worker.confine import sweep_files
+from autograder.worker.confine import Confinement, sweep_files
+from autograder.worker.stand_ins import listed_standard_library
 from autograder.worker.wire import Opaque, Ref
 from tests.scenarios import ROOT
 
@@ -40,7 +42,7 @@ def server() -> Iterator[ForkServer]:
     fork_server.close()
 
 
-def student(server: ForkServer, tmp_path: Path, code: str, *, course: tuple[str, ...] = ()) -> StudentCode:
+def student(server: WorkerHost, tmp_path: Path, code: str, *, course: tuple[str, ...] = ()) -> StudentCode:
     (tmp_path / "tree").mkdir(parents=True)
     (tmp_path / "tree" / "probe.py").write_text(textwrap.dedent(code))
     return StudentCode(
@@ -678,3 +680,99 @@ def test_the_problems_budget_counts_the_graders_own_time_between_calls(server: F
     with pytest.raises(WorkerFailure, match="The time budget of 1 s for this problem is used up"):
         code.call(PROBE)
     code.stop()
+
+
+UNSANDBOXED = dataclasses.replace(Limits(cpu_seconds=77, file_bytes=5 << 20, open_files=99).confinement(), sandboxed=False)
+
+
+@pytest.fixture(scope="module", params=["forked", "spawned"])
+def unsandboxed(request: pytest.FixtureRequest) -> Iterator[WorkerHost]:
+    """Workers as a student's own check runs them: resource limits only, forked by a fork server or each a new process."""
+    parts = {name: str(source(path)) for name, path in COURSE_PARTS.items()}
+    kind = ForkServer if request.param == "forked" else SpawnedWorkers
+    host = kind(course_parts=parts, confinement=UNSANDBOXED)
+    yield host
+    host.close()
+
+
+UNSANDBOXED_PROBE = """
+import os, resource, socket
+
+def status(field):
+    with open("/proc/self/status") as stream:
+        return next(line.split()[1] for line in stream if line.startswith(field + ":"))
+
+def probe():
+    socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()  # no seccomp filter refuses it
+    return {
+        "uid": os.getuid(),
+        "network": os.readlink("/proc/self/ns/net"),
+        "mounts": os.readlink("/proc/self/ns/mnt"),
+        "seccomp": status("Seccomp"),
+        "no_new_privs": status("NoNewPrivs"),
+        "limits": [resource.getrlimit(getattr(resource, name))[0] for name in ("RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NOFILE")],
+    }
+"""
+
+
+def test_an_unsandboxed_worker_answers_under_the_resource_limits_alone(unsandboxed: WorkerHost, tmp_path: Path) -> None:
+    code = student(unsandboxed, tmp_path, UNSANDBOXED_PROBE, course=("ContentLoss",))
+    seen = code.call(PROBE).value
+    code.stop()
+    assert seen == {
+        "uid": os.getuid(),
+        "network": os.readlink("/proc/self/ns/net"),
+        "mounts": os.readlink("/proc/self/ns/mnt"),
+        "seccomp": "0",
+        "no_new_privs": "0",
+        "limits": [77, 5 << 20, 99],
+    }
+    applied = unsandboxed.probe([], [])["applied"] if isinstance(unsandboxed, ForkServer) else unsandboxed.sandbox
+    assert applied["sandboxed"] is False and applied["limits"]["cpu_seconds"] == 77
+    assert "processes" not in applied["limits"], "a process count needs a worker user"
+    assert not {"seccomp", "network", "ipc", "tmp", "proc"} & set(applied), applied
+    assert applied.get("user", "the grader's own user") == "the grader's own user"
+
+
+def test_an_unsandboxed_worker_that_hangs_is_stopped_by_the_time_limit(unsandboxed: WorkerHost, tmp_path: Path) -> None:
+    code = student(unsandboxed, tmp_path, "def probe(loop):\n    while loop:\n        pass\n    return 1\n")
+    with pytest.raises(WorkerFailure, match="time limit of 3 s"):
+        code.call(PROBE, True)
+    assert code.call(PROBE, False).value == 1, "the next call gets a fresh worker"
+    code.stop()
+
+
+def test_an_unsandboxed_worker_that_crashes_costs_one_call(unsandboxed: WorkerHost, tmp_path: Path) -> None:
+    code = student(unsandboxed, tmp_path, "def probe():\n    import ctypes; ctypes.string_at(0)\ndef fine():\n    return 1\n")
+    with pytest.raises(WorkerFailure, match=r"crashed \(SIGSEGV: a segmentation fault\)"):
+        code.call(PROBE)
+    assert code.call(Target("probe", "fine")).value == 1
+    code.stop()
+
+
+def test_a_spawned_worker_that_cannot_start_says_why(tmp_path: Path) -> None:
+    """A worker that fails before it is ready (here: its course file is gone) costs the spawn, with its own words."""
+    course = tmp_path / "course.py"
+    course.write_text("class ContentLoss:\n    pass\n")
+    host = SpawnedWorkers(course_parts={"ContentLoss": str(course)}, confinement=UNSANDBOXED, start_seconds=60)
+    try:
+        course.unlink()
+        with pytest.raises(WorkerFailure, match=r"could not be run: the worker could not be started: .*course\.py"):
+            student(host, tmp_path, "def probe():\n    return 1\n", course=("ContentLoss",)).call(PROBE)
+        assert host.sandbox == {"user": "the grader's own user", "workers": "a new Python process for each problem"}
+    finally:
+        host.close()
+
+
+def test_an_unsandboxed_confinement_travels_as_json() -> None:
+    again = Confinement.from_json(json.loads(json.dumps(UNSANDBOXED.as_json())))
+    assert again == UNSANDBOXED and again.sandboxed is False
+    assert Confinement.from_json({k: v for k, v in UNSANDBOXED.as_json().items() if k != "sandboxed"}).sandboxed is True
+
+
+def test_the_standard_library_is_listed_where_python_does_not_name_it() -> None:
+    """Python 3.9 has no sys.stdlib_module_names: its folders and the modules a build may lack stand in for it."""
+    listed = listed_standard_library()
+    assert {"os", "json", "asyncio", "tkinter", "winreg", "msvcrt", "sqlite3", "lzma"} <= listed
+    assert len(set(sys.stdlib_module_names) - listed) < 0.1 * len(sys.stdlib_module_names)
+    assert not {"torch", "numpy", "pytest"} & listed

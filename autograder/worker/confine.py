@@ -34,6 +34,13 @@ In order, a worker
 Steps 1 and 4 are best effort: :func:`confine` returns what was put in
 place; the fork server's probe reports it to the grader, which records it in
 every report (``extra_data.sandbox``).
+
+An unsandboxed worker (``Confinement.sandboxed`` false: a student's own check
+on a laptop or in Colab, as any user, on Linux or macOS) gets step 3 alone,
+without the process count (which needs a worker user): no namespaces, no other
+user, no seccomp filter or ``no_new_privs``, and the fork server sweeps no
+files after it. Nothing Linux-only runs when this module is imported
+(``libc`` is looked up when a call needs it), so it imports on macOS too.
 """
 
 from __future__ import annotations
@@ -114,6 +121,8 @@ class Confinement:
     gid: int | None = None
     keep_visible: tuple[str, ...] = ()
     """Folders the worker imports from: a world-writable folder above one of them is not masked."""
+    sandboxed: bool = True
+    """False: resource limits only (a student's own check: no root, no worker user, no seccomp, no namespaces)."""
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -149,10 +158,20 @@ def _check(result: int, what: str) -> None:
 
 
 def confine(config: Confinement, workdir: str) -> dict[str, Any]:
-    """Confine this process (a new worker, still trusted); what was put in place."""
-    libc = _libc()
+    """Confine this process (a new worker, still trusted); what was put in place.
+
+    Unsandboxed (``config.sandboxed`` false), only the resource limits: the
+    process keeps its user, its namespaces and every system call.
+    """
     applied: dict[str, Any] = {}
     applied["oom_score_adj"] = _first_to_be_killed()
+    if not config.sandboxed:
+        os.umask(0o077)
+        applied["sandboxed"] = False
+        applied["limits"] = set_limits(config)
+        _temporary_files_in(workdir)
+        return applied
+    libc = _libc()
     if os.geteuid() == 0:
         applied["network"] = _new_network_namespace(libc)
         applied["ipc"] = _new_ipc_namespace(libc)
@@ -167,12 +186,16 @@ def confine(config: Confinement, workdir: str) -> dict[str, Any]:
     applied["limits"] = set_limits(config)
     _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     applied["seccomp"] = install_seccomp(libc)
-    # Honest temporary files go to the working copy, which is removed after the problem.
+    _temporary_files_in(workdir)
+    return applied
+
+
+def _temporary_files_in(workdir: str) -> None:
+    """Honest temporary files go to the working copy, which is removed after the problem."""
     os.environ["TMPDIR"] = os.environ["HOME"] = workdir
     import tempfile
 
     tempfile.tempdir = workdir
-    return applied
 
 
 def _first_to_be_killed() -> int | None:
@@ -255,7 +278,11 @@ def _beneath(path: str, folder: str) -> bool:
 
 
 def set_limits(config: Confinement) -> dict[str, int]:
-    """The resource limits of a worker; address space is counted from what it has now."""
+    """The resource limits of a worker, by name as they were set; address space is counted from what it has now.
+
+    Where the address space in use cannot be read (no ``/proc``: macOS), an
+    unsandboxed worker's is not limited (a sandboxed one fails).
+    """
     limits = {
         resource.RLIMIT_CPU: int(config.cpu_seconds),
         resource.RLIMIT_FSIZE: int(config.file_bytes),
@@ -263,8 +290,12 @@ def set_limits(config: Confinement) -> dict[str, int]:
         resource.RLIMIT_CORE: 0,
     }
     if config.memory_bytes > 0:  # 0: no limit (a GPU worker: CUDA reserves tens of GiB of address space)
-        limits[resource.RLIMIT_AS] = _address_space() + int(config.memory_bytes)
-    if os.getuid() != 0 and config.uid is not None:
+        in_use = _address_space()
+        if in_use is not None:
+            limits[resource.RLIMIT_AS] = in_use + int(config.memory_bytes)
+        elif config.sandboxed:
+            raise OSError(errno.ENOENT, "the address space in use cannot be read from /proc/self/statm")
+    if config.sandboxed and os.getuid() != 0 and config.uid is not None:
         # Counted per user: meaningful for the worker user, not for a laptop user's own processes.
         limits[resource.RLIMIT_NPROC] = int(config.processes)
     applied = {}
@@ -286,9 +317,13 @@ _LIMIT_NAMES = {
 }
 
 
-def _address_space() -> int:
-    with open("/proc/self/statm") as stream:
-        return int(stream.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+def _address_space() -> int | None:
+    """The address space this process uses, in bytes; ``None`` where Linux's ``/proc`` is missing."""
+    try:
+        with open("/proc/self/statm") as stream:
+            return int(stream.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,10 @@ that this Python lacks, which the submission's files imported since the
 previous reply and got as stand-ins that fail when used (see
 :mod:`autograder.worker.stand_ins`).
 
+Where no fork server can be used, each worker is a new Python process
+instead (:mod:`autograder.worker.spawned`), which runs the same
+:func:`_run_child` after importing what :func:`preload` imports.
+
 Only ``autograder.worker`` modules are imported here; nothing of the grader.
 """
 
@@ -178,7 +182,7 @@ def _serve_forever(control: socket.socket, course: dict[str, str], config: Any) 
                 status = _wait(pid) if pid in children else "unknown process"
                 children.discard(pid)
                 swept = confine.sweep_processes(keep=children)
-                if config.uid is not None and os.geteuid() == 0:
+                if config.sandboxed and config.uid is not None and os.geteuid() == 0:
                     swept += confine.sweep_files(config.uid, since=started.pop(pid, 0.0) - 1.0)
                 _send_control(control, {"status": status, "swept": swept})
             elif message.get("op") == "probe":
@@ -288,24 +292,35 @@ def _send_control(control: socket.socket, message: dict[str, Any]) -> None:
 
 def _wait(pid: int) -> str:
     _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
+    return ended(os.waitstatus_to_exitcode(status))
+
+
+def ended(exit_code: int) -> str:
+    """How a process ended, from its exit code as ``subprocess`` gives it (``-11``: ``killed by SIGSEGV``)."""
+    if exit_code < 0:
         try:
-            name = signal.Signals(number).name
+            name = signal.Signals(-exit_code).name
         except ValueError:
-            name = f"signal {number}"
+            name = f"signal {-exit_code}"
         return f"killed by {name}"
-    return f"exited with status {os.WEXITSTATUS(status)}"
+    return f"exited with status {exit_code}"
 
 
 # --------------------------------------------------------------------------- child
 
 
 def _run_child(message: dict[str, Any], fds: list[int], course_parts: dict[str, str], config: Any) -> None:
-    """Become a worker for one problem; never returns."""
+    """Become a worker for one problem; never returns.
+
+    ``fds`` are the request socket and the output pipe, and may hold a third:
+    a pipe on which the worker, once confined and before any student code is
+    imported, writes what :func:`confine.confine` put in place (as JSON) and
+    which it then closes (a spawned worker says so that it is ready; see
+    :mod:`autograder.worker.spawned`).
+    """
     code = 0
     try:
-        request_fd, output_fd = fds
+        request_fd, output_fd, *ready = fds
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
@@ -327,7 +342,7 @@ def _run_child(message: dict[str, Any], fds: list[int], course_parts: dict[str, 
 
         course = course_code.load_parts({name: path for name, path in course_parts.items() if name in allowed})
 
-        confine.confine(config, workdir)
+        applied = confine.confine(config, workdir)
         import torch
 
         # Same numbers from run to run on a GPU (no effect on the CPU, and CUDA is not initialised here).
@@ -338,6 +353,9 @@ def _run_child(message: dict[str, Any], fds: list[int], course_parts: dict[str, 
         # Before any student module is imported; it serves only imports written in the submission's files.
         finder = stand_ins.StandInFinder(workdir)
         finder.install()
+        for ready_fd in ready:
+            _write_all(ready_fd, json.dumps(applied).encode("utf-8"))
+            os.close(ready_fd)
         Child(socket.socket(fileno=request_fd), workdir, course, finder).serve()
     except BaseException as error:  # noqa: BLE001 - the child must never return into the server loop
         code = 70
@@ -523,7 +541,8 @@ class Child:
         if cotangent is None:
             cotangent = torch.ones_like(result)
         grads = torch.autograd.grad(result, leaves, grad_outputs=cotangent, allow_unused=True)
-        return [torch.zeros_like(leaf) if g is None else g for leaf, g in zip(leaves, grads, strict=True)]
+        # One gradient per leaf (autograd's promise); indexed, as zip(strict=) is not in Python 3.9.
+        return [torch.zeros_like(leaf) if grads[i] is None else grads[i] for i, leaf in enumerate(leaves)]
 
     def _encode(self, value: Any, out: list[bytes]) -> Any:
         def opaque(obj: Any) -> Any:
@@ -679,6 +698,12 @@ def _target_name(target: dict[str, Any]) -> str:
     if method is None:
         return f"calling {target['name']}"
     return f"calling {target['name']}.{'forward' if method == '__call__' else method}"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _text_stream(fd: int) -> io.TextIOWrapper:

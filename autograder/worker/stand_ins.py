@@ -32,7 +32,33 @@ import sys
 import types
 from typing import Any, NoReturn
 
-STANDARD_LIBRARY = frozenset(sys.stdlib_module_names)
+OPTIONAL_STANDARD_LIBRARY = frozenset(
+    """
+    _bz2 _crypt _ctypes _curses _curses_panel _dbm _decimal _gdbm _hashlib _lzma _msi _overlapped _posixshmem
+    _posixsubprocess _scproxy _sqlite3 _ssl _tkinter _uuid _winapi bz2 crypt ctypes curses dbm
+    distutils ensurepip fcntl grp idlelib lib2to3 lzma msilib msvcrt nis nt ossaudiodev posix pty pwd readline
+    resource spwd sqlite3 ssl syslog termios tkinter turtle turtledemo tty venv winreg winsound zlib
+    """.split()
+)
+"""Standard-library modules that a build of Python or a platform may lack (Debian ships some apart, ``python3-tk``)."""
+
+
+def listed_standard_library() -> frozenset[str]:
+    """The standard library's top-level modules as this Python's folders show them, and those it may lack.
+
+    What stands in for ``sys.stdlib_module_names`` on Python 3.9, which does
+    not have it (a student's own check runs on 3.9 too).
+    """
+    import pkgutil
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    folders = [paths["stdlib"], os.path.join(paths["platstdlib"], "lib-dynload")]
+    found = {module.name for module in pkgutil.iter_modules(folders)}
+    return frozenset({*sys.builtin_module_names, *found, *OPTIONAL_STANDARD_LIBRARY})
+
+
+STANDARD_LIBRARY = frozenset(getattr(sys, "stdlib_module_names", ())) or listed_standard_library()
 IMPORT_MACHINERY = (os.path.dirname(importlib.__file__) + os.sep, "<frozen importlib")
 """Where the frames of the import system come from (``importlib.import_module`` and the frozen bootstrap)."""
 
