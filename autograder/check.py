@@ -48,6 +48,7 @@ CHECKER_DIR = Path(__file__).resolve().parent.parent
 KNOWN_ANSWERS = CHECKER_DIR / "known_answers.npz"
 GIVEN_DIR = CHECKER_DIR / "given"
 """The course's given files (image_utils.py, ...), laid over the student's copies as the grader does."""
+PROGRESS_WIDTH = 72
 SHARED_PARTS = {"style_loss": "gram_matrix", "style_transfer": "content_loss, style_loss and tv_loss"}
 """Problems whose worker is given other problems' code: the course's in the grader, the student's own here."""
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None, folder: Path | None = None) -> int:
     with start_workers(folder, spawn=arguments.spawn) as workers:
         if arguments.watch:
             return watch(folder, selected, workers, book)
-        report = check(folder, selected, workers, book, progress=sys.stderr.isatty())
+        report = check(folder, selected, workers, book, terminal=sys.stderr.isatty())
     print(describe(report, selected))
     if arguments.json is not None:
         write_results(arguments.json, report, against_schema=False)
@@ -117,21 +118,32 @@ def fork_server_usable() -> bool:
 class CheckPlugin(GradingPlugin):
     """The grading plugin, replaying the known answers, with a progress line."""
 
-    def __init__(self, session: GradingSession, book: known_answers.Book, total: int, progress: bool) -> None:
+    def __init__(self, session: GradingSession, book: known_answers.Book, total: int, terminal: bool | None) -> None:
+        """``terminal``: whether stderr is a terminal (``None``: show no progress)."""
         super().__init__(session, book)
         self.total = total
-        self.progress = progress
+        self.terminal = terminal
         self.done = 0
+        self.problem = ""
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        """The progress line: on a terminal, one line rewritten as tests finish; elsewhere (Colab), a line a problem."""
+        problem = nodeid.rpartition("/")[2].partition("::")[0].removesuffix(".py")
+        if self.terminal is None:
+            return
+        if self.terminal:
+            line = f"\rChecking: {self.done}/{self.total} tests done, now {problem}"
+            print(line.ljust(PROGRESS_WIDTH), end="", file=sys.stderr, flush=True)
+        elif problem != self.problem:
+            print(f"Checking {problem} ...", file=sys.stderr, flush=True)
+        self.problem = problem
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         self.done += 1
-        if self.progress:
-            name = nodeid.rpartition("/")[2].partition("::")[0].removesuffix(".py")
-            print(f"\rChecking: {self.done}/{self.total} tests ({name})".ljust(60), end="", file=sys.stderr, flush=True)
 
 
 def check(
-    folder: Path, selected: tuple[Problem, ...], workers: Any, book: known_answers.Book, *, progress: bool = False
+    folder: Path, selected: tuple[Problem, ...], workers: Any, book: known_answers.Book, *, terminal: bool | None = None
 ) -> dict[str, Any]:
     """Grade the files in ``folder`` with the public tests of ``selected``; the results.json object."""
     started = time.monotonic()
@@ -143,10 +155,10 @@ def check(
             reason = f"Your files could not be read: {error}."
             return build_results(complete([], selected, reason), selected, output=reason, execution_time=0.0)
         total = sum(len(book.tests_of(problem.key)) for problem in selected)
-        plugin = CheckPlugin(GradingSession(intake, limits, workers), book, total, progress)
+        plugin = CheckPlugin(GradingSession(intake, limits, workers), book, total, terminal)
         exit_code = run_suites([str(p.suite) for p in selected], plugin)
-    if progress:
-        print("\r".ljust(61) + "\r", end="", file=sys.stderr, flush=True)
+    if terminal:
+        print("\r" + " " * PROGRESS_WIDTH + "\r", end="", file=sys.stderr, flush=True)
     elapsed = time.monotonic() - started
     problem = "\n\n".join(plugin.errors) or (f"pytest ended with exit code {exit_code}" if exit_code not in (0, 1) else "")
     tests = complete(
@@ -210,7 +222,7 @@ def watch(folder: Path, selected: tuple[Problem, ...], workers: Any, book: known
             stale = changed()
             if stale:
                 started = time.monotonic()
-                report = check(folder, stale, workers, book, progress=sys.stderr.isatty())
+                report = check(folder, stale, workers, book, terminal=sys.stderr.isatty())
                 print(describe(report, stale))
                 print(f"(checked {', '.join(p.key for p in stale)} in {time.monotonic() - started:.1f} s)\n", flush=True)
             time.sleep(0.2)

@@ -3,25 +3,61 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
-from autograder.handout import TEMPLATE_DIR, build_handout
+from autograder import known_answers
+from autograder.handout import CHECK_MODULES, CHECKER, TEMPLATE_DIR, build_handout, public_suite
 from autograder.intake import ALLOWLIST, SUPPORT_FILES
+from autograder.problems import PROBLEMS
 from autograder.reference import REFERENCE_DIR
-from tests.scenarios import ROOT, grade, problem_scores
+from tests.scenarios import ROOT, Scenario, all_scenarios, grade, grade_all, problem_scores
+from tests.test_scenarios import scenario_reports  # noqa: F401 - the grader's reports of the scenarios, shared
 
-OWN_FILES = ("collect_submission.py", "README.md", "requirements.txt")
+OWN_FILES = ("collect_submission.py", "README.md", "requirements.txt", "check.py")
+CHECKER_FILES = (
+    *(f"{CHECKER}/autograder/{name}" for name in (*CHECK_MODULES, "reference.py")),
+    *(f"{CHECKER}/autograder/problems/{problem.key}.py" for problem in PROBLEMS),
+    *(f"{CHECKER}/given/{path}" for path in SUPPORT_FILES),
+    f"{CHECKER}/known_answers.npz",
+)
+SHARED_PARTS = {"style_loss": ("gram_matrix",), "style_transfer": ("content_loss", "style_loss", "tv_loss")}
+"""In the check, these problems run with the student's own code of the others (the grader: the course's)."""
 
 
 @pytest.fixture(scope="module")
 def handout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A handout built once for these tests (recording its known answers takes half a minute)."""
     return build_handout(tmp_path_factory.mktemp("handout") / "ps3").path
+
+
+def student_copy(handout: Path, destination: Path, files_from: Path | None = None) -> Path:
+    """A copy of the handout outside the repository, the submitted files taken from ``files_from`` if given."""
+    shutil.copytree(handout, destination)
+    if files_from is not None:
+        for path in ALLOWLIST:
+            shutil.copyfile(files_from / path, destination / path)
+    return destination
+
+
+def outside_environment() -> dict[str, str]:
+    """The environment of a student's shell: no PYTHONPATH, nothing that points into the repository."""
+    return {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "AUTOGRADER_"))}
+
+
+def run_check(folder: Path, *arguments: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "check.py", *arguments]
+    return subprocess.run(command, cwd=folder, env=outside_environment(), capture_output=True, text=True, timeout=timeout)
 
 
 def python_files(folder: Path) -> dict[str, str]:
@@ -45,7 +81,7 @@ def function_bodies(sources: dict[str, str]) -> dict[str, str]:
 
 def test_the_handout_holds_the_starter_code_the_given_files_and_its_own(handout: Path) -> None:
     found = sorted(path.relative_to(handout).as_posix() for path in handout.rglob("*") if path.is_file())
-    assert found == sorted([*ALLOWLIST, *SUPPORT_FILES, *OWN_FILES])
+    assert found == sorted([*ALLOWLIST, *SUPPORT_FILES, *OWN_FILES, *CHECKER_FILES])
     for path in ALLOWLIST:
         assert (handout / path).read_bytes() == (TEMPLATE_DIR / path).read_bytes(), path
     for path in SUPPORT_FILES:
@@ -69,7 +105,8 @@ def test_the_handout_holds_no_file_and_no_function_body_of_the_solution(handout:
 
 
 def test_a_zipped_handout_holds_the_same_files(handout: Path, tmp_path: Path) -> None:
-    archive = build_handout(tmp_path / "ps3.zip").path
+    answers = (handout / CHECKER / "known_answers.npz").read_bytes()
+    archive = build_handout(tmp_path / "ps3.zip", known_answers=answers).path
     with zipfile.ZipFile(archive) as stream:
         zipped = {name: stream.read(name) for name in stream.namelist()}
     assert zipped == {path.relative_to(handout).as_posix(): path.read_bytes() for path in handout.rglob("*") if path.is_file()}
@@ -132,3 +169,272 @@ def test_collect_submissions_zip_is_graded_as_the_folder_is(handout: Path, tmp_p
     verdicts = [[(test["number"], test["status"]) for test in report["tests"]] for report in (zipped, loose)]
     assert verdicts[0] == verdicts[1]
     assert json.loads((tmp_path / "zip.json").read_text())["score"] == 8.0
+
+
+# --------------------------------------------------------------------------- check.py
+
+
+def test_the_handout_ships_only_public_tests(handout: Path, tmp_path: Path) -> None:
+    """Every test in the shipped suites is visible; a suite's tests of other visibility are cut out of its copy."""
+    for problem in PROBLEMS:
+        tree = ast.parse((handout / CHECKER / "autograder" / "problems" / f"{problem.key}.py").read_text())
+        tests = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
+        assert tests, problem.key
+        for node in tests:
+            shown = [d for d in node.decorator_list if isinstance(d, ast.Call) and getattr(d.func, "id", "") == "visibility"]
+            assert [ast.literal_eval(d.args[0]) for d in shown] == ["visible"], f"{problem.key}: {node.name}"
+    suite = tmp_path / "suite.py"
+    suite.write_text(
+        '@weight(1)\n@visibility("visible")\ndef test_shown(student):\n    pass\n\n\n'
+        '@weight(1)\n@visibility("hidden")\n@given(x=st.integers())\ndef test_secret(student, x):\n    assert x != 42\n\n\n'
+        "def helper():\n    return 1\n"
+    )
+    public = public_suite(suite).decode()
+    assert "test_shown" in public and "helper" in public
+    assert "test_secret" not in public and "hidden" not in public and "42" not in public
+
+
+def test_the_known_answers_are_plain_arrays(handout: Path) -> None:
+    """They load without pickle, hold no object arrays, and name the versions they were recorded with."""
+    with np.load(handout / CHECKER / "known_answers.npz", allow_pickle=False) as stored:
+        assert all(stored[name].dtype != object for name in stored.files)
+    book = known_answers.load(handout / CHECKER / "known_answers.npz")
+    assert set(book.built_with) == {"torch", "numpy", "hypothesis"}
+    assert len(book.tests) == sum(1 for _ in public_tests())
+    assert (handout / CHECKER / "known_answers.npz").stat().st_size < 20 * 2**20
+
+
+def public_tests() -> list[str]:
+    return [
+        f"{problem.key}.py::{node.name}"
+        for problem in PROBLEMS
+        for node in ast.parse(problem.suite.read_text()).body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+    ]
+
+
+def test_the_untouched_handout_checks_to_zero_and_says_what_is_not_implemented(handout: Path, tmp_path: Path) -> None:
+    folder = student_copy(handout, tmp_path / "ps3")
+    isolated = subprocess.run(
+        [sys.executable, "-c", "import autograder"], cwd=folder, env=outside_environment(), capture_output=True, text=True
+    )
+    assert isolated.returncode != 0, "the check must run without the repository's autograder within reach"
+    completed = run_check(folder, "--json", str(tmp_path / "check.json"))
+    assert completed.returncode == 1, completed.stderr
+    rows = {
+        line.split()[0]: line
+        for line in completed.stdout.splitlines()
+        if line.split() and line.split()[0] in {p.key for p in PROBLEMS}
+    }
+    assert set(rows) == {p.key for p in PROBLEMS}
+    assert all(line.endswith("not implemented yet") and " 0 / " in line for line in rows.values()), rows
+    report = json.loads((tmp_path / "check.json").read_text())
+    assert report["score"] == 0 and len(report["tests"]) == len(public_tests())
+
+
+def test_the_reference_files_pass_every_public_test(handout: Path, tmp_path: Path) -> None:
+    folder = student_copy(handout, tmp_path / "ps3", files_from=REFERENCE_DIR)
+    completed = run_check(folder, "--json", str(tmp_path / "check.json"))
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    report = json.loads((tmp_path / "check.json").read_text())
+    assert report["score"] == sum(p.points for p in PROBLEMS) == 33
+    assert all(test["status"] == "passed" for test in report["tests"])
+    assert "Every public test passes" in completed.stdout
+
+
+def test_a_stored_case_whose_input_cannot_be_made_again_fails_saying_so(handout: Path, tmp_path: Path) -> None:
+    """The smallest recorded case of test 2.2 gets another digest, as if its features were made otherwise here."""
+    folder = student_copy(handout, tmp_path / "ps3", files_from=REFERENCE_DIR)
+    path = folder / CHECKER / "known_answers.npz"
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    index = json.loads(bytes(arrays["index"]).decode())
+    case = min(index["tests"]["gram_matrix.py::test_matches_reference_on_generated_batches"]["cases"], key=lambda c: c["size"])
+    name, old = case["calls"][0]
+    new = hashlib.sha256(old.encode()).hexdigest()[:32]
+    case["calls"][0][1] = new
+    index["answers"][name][new] = index["answers"][name].pop(old)
+    arrays["index"] = np.frombuffer(json.dumps(index).encode(), dtype=np.uint8)
+    np.savez_compressed(path, **arrays)
+    completed = run_check(folder, "--problems", "gram_matrix", "--json", str(tmp_path / "check.json"))
+    assert completed.returncode == 1
+    failed = {
+        t["number"]: t["output"] for t in json.loads((tmp_path / "check.json").read_text())["tests"] if t["status"] != "passed"
+    }
+    assert "2.2" in failed and "recorded case 1 of 60" in failed["2.2"], failed
+    # The same input may serve a case of another test (the gradient's): it cannot be checked either, and says so.
+    assert all("could not be made again exactly" in message for message in failed.values()), failed
+    assert set(failed) <= {"2.2", "2.3", "2.6"}, "the tests that do not use the corrupted answer still pass"
+
+
+# The equivalence of the check and the grader, on the scenario corpus. CI checks a sample of scenarios (two a
+# problem, a mistake and a correct or degenerate one); bench/handout_equivalence.py runs every scenario.
+EVERY_SCENARIO = os.environ.get("CHECK_EVERY_SCENARIO") == "1"
+
+
+def equivalence_sample() -> list[Scenario]:
+    scenarios = all_scenarios()
+    if EVERY_SCENARIO:
+        return scenarios
+    chosen: list[Scenario] = []
+    for problem in PROBLEMS:
+        mine = [s for s in scenarios if list(s.expect) == [problem.key] and s.name.startswith(("mistake_", "wrong_"))]
+        others = [s for s in scenarios if problem.key in s.expect and not s.name.startswith(("mistake_", "wrong_"))]
+        chosen += [*mine[:1], *others[:1]]
+    return list({scenario.name: scenario for scenario in chosen}.values())
+
+
+def check_scenarios(handout: Path, workdir: Path, scenarios: list[Scenario], *spawn: str) -> dict[str, dict[str, Any]]:
+    """The check's report of each scenario, from one process in a copy of the handout outside the repository."""
+    folder = student_copy(handout, workdir / "ps3")
+    shutil.copyfile(Path(__file__).with_name("check_driver.py"), folder / "check_driver.py")
+    plan = []
+    for scenario in scenarios:
+        files = scenario.build(workdir / "submissions" / scenario.name)
+        problems = sorted({*scenario.expect, *(p for key in scenario.expect for p in SHARED_PARTS.get(key, ()))})
+        plan.append(
+            {
+                "name": scenario.name,
+                "files": {path: str(files / path) if (files / path).is_file() else None for path in ALLOWLIST},
+                "problems": problems,
+            }
+        )
+    (workdir / "plan.json").write_text(json.dumps(plan))
+    command = [sys.executable, "check_driver.py", str(workdir / "plan.json"), str(workdir / "reports"), *spawn]
+    completed = subprocess.run(command, cwd=folder, env=outside_environment(), capture_output=True, text=True, timeout=3000)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return {s.name: json.loads((workdir / "reports" / f"{s.name}.json").read_text()) for s in scenarios}
+
+
+def verdict_differences(scenario: Scenario, graded: dict[str, Any], checked: dict[str, Any]) -> list[str]:
+    """Each public test of the scenario's problems whose verdict or points differ between the grader and the check.
+
+    A problem that runs with other problems' code (SHARED_PARTS) may fail in the check alone, and only when the
+    check fails one of those problems: the grader gives it the course's code, the check the student's own.
+    """
+    verdicts = {"graded": {}, "checked": {}}  # type: dict[str, dict[str, tuple[str, float, str]]]
+    for side, report in (("graded", graded), ("checked", checked)):
+        for test in report["tests"]:
+            if test["visibility"] == "visible" and test["tags"][0] in scenario.expect:
+                verdicts[side][test["number"]] = (test["status"], test["score"], test["tags"][0])
+    failing = {test["tags"][0] for test in checked["tests"] if test["status"] != "passed"}
+    differences = []
+    for number in sorted(set(verdicts["graded"]) | set(verdicts["checked"])):
+        grader, ours = verdicts["graded"].get(number), verdicts["checked"].get(number)
+        if grader == ours:
+            continue
+        problem = (grader or ours)[2]  # type: ignore[index]
+        if ours and ours[0] == "failed" and set(SHARED_PARTS.get(problem, ())) & failing:
+            continue
+        differences.append(f"{scenario.name} {number}: grader {grader}, check {ours}")
+    return differences
+
+
+def test_the_check_agrees_with_the_grader_on_the_scenarios(
+    handout: Path,
+    tmp_path: Path,
+    scenario_reports: dict[str, dict[str, Any]],  # noqa: F811
+) -> None:
+    scenarios = equivalence_sample()
+    graded = {s.name: scenario_reports[s.name] for s in scenarios if s.name in scenario_reports}
+    missing = [s for s in scenarios if s.name not in graded]
+    if missing:
+        graded.update(grade_all(missing, tmp_path / "grading"))
+    checked = check_scenarios(handout, tmp_path / "checking", scenarios)
+    differences = [d for s in scenarios for d in verdict_differences(s, graded[s.name], checked[s.name])]
+    assert differences == [], "\n".join(differences)
+    assert {key for s in scenarios for key in s.expect} == {p.key for p in PROBLEMS}, "every problem is in the sample"
+
+
+def test_the_spawn_path_agrees_with_the_grader(handout: Path, tmp_path: Path) -> None:
+    """A fresh Python process per problem (as where there is no fork server), on a few scenarios."""
+    names = ("mistake_gram_matrix_divides_by_hw", "mistake_tv_loss_abs", "correct_answers_gd_default_float32_zeros")
+    scenarios = [s for s in all_scenarios() if s.name in names]
+    assert len(scenarios) == len(names)
+    graded = grade_all(scenarios, tmp_path / "grading")
+    checked = check_scenarios(handout, tmp_path / "checking", scenarios, "--spawn")
+    assert [d for s in scenarios for d in verdict_differences(s, graded[s.name], checked[s.name])] == []
+
+
+LOOKUP_GRAM = """
+
+def _looked_up(features, normalize):
+    import hashlib
+
+    import torch
+
+    values = features.detach().cpu().contiguous().numpy()
+    key = hashlib.sha256(values.tobytes()).hexdigest() + str(values.shape) + str(bool(normalize))
+    if key in TABLE:
+        shape, values = TABLE[key]
+        return torch.tensor(values, dtype=features.dtype).reshape(shape)
+    return torch.zeros(features.shape[0], features.shape[1], features.shape[1], dtype=features.dtype)
+
+
+StyleLoss.gram_matrix = lambda self, features, normalize=True: _looked_up(features, normalize)
+"""
+
+
+def test_a_submission_that_looks_up_the_handouts_answers_passes_the_check_but_not_the_deployed_grader(
+    handout: Path, tmp_path: Path
+) -> None:
+    """Its Gram matrix answers from a table of the handout's recorded cases (embedded in its file), zeros elsewhere."""
+    from autograder.problems import gram_matrix
+
+    book = known_answers.load(handout / CHECKER / "known_answers.npz")
+    test = "gram_matrix.py::test_matches_reference_on_generated_batches"
+    table = {}
+    with known_answers.using(book):
+        for case in book.recorded_cases(test) or []:
+            drawn = known_answers.decode_case(case.kwargs)["case"]
+            book.begin_case({}, case)
+            features = drawn.features()
+            expected = gram_matrix.expected_gram(features, drawn.normalize)
+            values = features.numpy()
+            key = hashlib.sha256(values.tobytes()).hexdigest() + str(values.shape) + str(drawn.normalize)
+            table[key] = (list(expected.shape), expected.flatten().tolist())
+    assert len(table) >= 50
+    cheat = tmp_path / "cheat"
+    shutil.copytree(REFERENCE_DIR, cheat)
+    style_loss = cheat / "style_modules" / "style_loss.py"
+    style_loss.write_text(style_loss.read_text() + f"\nTABLE = {table!r}\n" + LOOKUP_GRAM)
+
+    folder = student_copy(handout, tmp_path / "ps3", files_from=cheat)
+    completed = run_check(folder, "--problems", "gram_matrix", "--json", str(tmp_path / "check.json"))
+    checked = {t["number"]: t["status"] for t in json.loads((tmp_path / "check.json").read_text())["tests"]}
+    assert checked["2.2"] == "passed", completed.stdout[-3000:]
+
+    salt = tmp_path / "case_salt"
+    salt.write_text("a course's secret, fall 2026\n")
+    command = [sys.executable, "-m", "autograder", "grade", str(cheat), "--results", str(tmp_path / "graded.json")]
+    environment = {**os.environ, "AUTOGRADER_CASE_SALT_FILE": str(salt)}
+    subprocess.run([*command, "--problems", "gram_matrix", "--quiet"], cwd=ROOT, env=environment, check=True, timeout=600)
+    graded = {t["number"]: t for t in json.loads((tmp_path / "graded.json").read_text())["tests"]}
+    assert graded["2.2"]["status"] == "failed", "the deployed grader's own cases are not in the handout's table"
+    assert graded["2.1"]["status"] == checked["2.1"], "the course's setting is the same fixed case in both"
+
+
+def test_watch_checks_again_the_problems_whose_files_are_saved(handout: Path, tmp_path: Path) -> None:
+    folder = student_copy(handout, tmp_path / "ps3")
+    command = [sys.executable, "-u", "check.py", "--watch", "--problems", "gram_matrix,tv_loss"]
+    process = subprocess.Popen(command, cwd=folder, env=outside_environment(), stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    reports: list[str] = []
+    try:
+        lines: list[str] = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("(checked "):
+                reports.append("".join(lines))
+                lines = []
+                if len(reports) == 1:
+                    shutil.copyfile(REFERENCE_DIR / "style_modules" / "style_loss.py", folder / "style_modules" / "style_loss.py")
+                else:
+                    break
+    finally:
+        process.terminate()
+        process.wait(30)
+    first, second = reports
+    assert "(checked gram_matrix, tv_loss in" in first and "gram_matrix  0 / 2.5" in first
+    assert "(checked gram_matrix in" in second, "only the problem whose file changed is checked again"
+    assert "gram_matrix  2.5 / 2.5  passed" in second and "tv_loss" not in second
