@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None, folder: Path | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if os.name == "nt":
+        print("error: check.py runs on Linux and macOS (Colab too); on Windows, run it in WSL", file=sys.stderr)
+        return 2
     if not KNOWN_ANSWERS.is_file():
         print(f"error: {KNOWN_ANSWERS} is missing: get a fresh copy of the handout", file=sys.stderr)
         return 2

@@ -269,7 +269,8 @@ class Book:
         cases = [Case(**case) for case in entry["cases"]]
         if not any(case.calls for case in cases):
             return None
-        return sorted(cases, key=lambda case: case.size)
+        # Smallest first: by the elements of their tensors, then (numbers only) by how long the case is written.
+        return sorted(cases, key=lambda case: (case.size, len(json.dumps(case.kwargs, sort_keys=True))))
 
     # -- the calls
 
