@@ -14,6 +14,8 @@ import PIL.Image
 import torch
 from hypothesis import strategies as st
 
+from autograder.compare import zip_strict
+
 FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
@@ -89,4 +91,4 @@ def map_sides(draw: st.DrawFn, *, highs: tuple[int, ...], degenerate: bool = Fal
     if not degenerate:
         return tuple(draw(st.integers(2, high)) for high in highs)
     ones = draw(st.lists(st.booleans(), min_size=len(highs), max_size=len(highs)).filter(any))
-    return tuple(1 if one else draw(st.integers(1, high)) for one, high in zip(ones, highs, strict=True))
+    return tuple(1 if one else draw(st.integers(1, high)) for one, high in zip_strict(ones, highs))

@@ -21,7 +21,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from autograder import reference
-from autograder.compare import as_tensor, expect, expect_close, kind_of
+from autograder.compare import as_tensor, expect, expect_close, kind_of, zip_strict
 from autograder.failures import PropertyFailed, WrongResultType
 from autograder.known_answers import recorded
 from autograder.strategies import seeds
@@ -85,7 +85,7 @@ def expect_gate(student: StudentCode, gate: str, truth_table: list[int]) -> None
     outputs = gate_outputs(weights, bias)
     rows = [
         f"  x = ({x1}, {x2}): w.x + b = {weights[0] * x1 + weights[1] * x2 + bias:g}, f(x) = {out} (expected {want})"
-        for (x1, x2), out, want in zip(itertools.product((0, 1), repeat=2), outputs, truth_table, strict=True)
+        for (x1, x2), out, want in zip_strict(itertools.product((0, 1), repeat=2), outputs, truth_table)
     ]
     expect(
         outputs == truth_table,
@@ -428,7 +428,7 @@ def expect_fields(
     )
     wrong = [
         f"f_{i}: {got} is {'too large' if got > want else 'too small'}"
-        for i, (got, want) in enumerate(zip(received, expected, strict=True), start=1)
+        for i, (got, want) in enumerate(zip_strict(received, expected), start=1)
         if got != want
     ]
     expect(

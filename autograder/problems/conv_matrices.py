@@ -16,7 +16,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from autograder.compare import as_tensor, expect, expect_close, expect_matrix
+from autograder.compare import as_tensor, expect, expect_close, expect_matrix, zip_strict
 from autograder.failures import PropertyFailed
 from autograder.strategies import seeded, seeds
 from autograder.student import StudentCode, Target
@@ -69,7 +69,7 @@ def conv_cases(draw: st.DrawFn, *, transposed: bool) -> ConvCase:
     if transposed:
         assume(height >= 1 and width >= 1)
     else:
-        assume(all(size + 2 * case.padding >= k for size, k in zip(case.input_size, case.kernel_size, strict=True)))
+        assume(all(size + 2 * case.padding >= k for size, k in zip_strict(case.input_size, case.kernel_size)))
     return case
 
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting, reference
-from autograder.compare import as_tensor, expect, expect_close, proportional_factor
+from autograder.compare import as_tensor, expect, expect_close, proportional_factor, zip_strict
 from autograder.failures import PropertyFailed
 from autograder.known_answers import recorded
 from autograder.strategies import seeds
@@ -75,7 +75,7 @@ def labels_of(case: VisualCase) -> tuple[int, ...]:
     with torch.no_grad():
         scores = case.model()(case.images())
     labels = []
-    for image_scores, position in zip(scores, case.positions, strict=True):
+    for image_scores, position in zip_strict(scores, case.positions):
         alive = max(int((image_scores > 0).sum()), 1)
         labels.append(int(image_scores.argsort(descending=True)[position * alive // POSITIONS]))
     return tuple(labels)

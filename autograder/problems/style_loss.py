@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting, reference
-from autograder.compare import as_scalar, expect, expect_close, expect_gradients
+from autograder.compare import as_scalar, expect, expect_close, expect_gradients, zip_strict
 from autograder.known_answers import recorded
 from autograder.strategies import dtypes, loss_weights, map_sides, seeded, seeds
 from autograder.student import StudentCode, Target
@@ -90,7 +90,7 @@ def expected_gradient(
     """The gradient of the reference's loss with respect to every layer's features (zeros for a layer not used)."""
     leaves = [f.clone().requires_grad_(True) for f in feats]
     grads = torch.autograd.grad(reference_loss(leaves, layers, targets, weights), leaves, allow_unused=True)
-    return [torch.zeros_like(leaf) if g is None else g for leaf, g in zip(leaves, grads, strict=True)]
+    return [torch.zeros_like(leaf) if g is None else g for leaf, g in zip_strict(leaves, grads)]
 
 
 def student_loss(student: StudentCode, case: StyleCase, weights: tuple[float, ...], targets: list[torch.Tensor]) -> torch.Tensor:
@@ -196,7 +196,7 @@ def test_sum_of_weighted_layer_terms(student: StudentCode, case: StyleCase) -> N
     )
     own = [gram(case.feats()[layer]) for layer in case.layers]
     matched = student_loss(student, case, case.weights, own)
-    scale = sum(w * float((g.to(torch.float64) ** 2).sum()) for w, g in zip(case.weights, own, strict=True))
+    scale = sum(w * float((g.to(torch.float64) ** 2).sum()) for w, g in zip_strict(case.weights, own))
     expect(
         abs(float(matched)) <= 1e-5 * scale + 1e-12,
         f"{case.describe()} with each target equal to that layer's Gram matrix: expected 0, received {float(matched):.6g}.",
