@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None, folder: Path | None = None) -> int:
     if os.name == "nt":
         print("error: check.py runs on Linux and macOS (Colab too); on Windows, run it in WSL", file=sys.stderr)
         return 2
+    problem = environment_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if not KNOWN_ANSWERS.is_file():
         print(f"error: {KNOWN_ANSWERS} is missing: get a fresh copy of the handout", file=sys.stderr)
         return 2
@@ -88,6 +92,21 @@ def main(argv: list[str] | None = None, folder: Path | None = None) -> int:
     if arguments.json is not None:
         write_results(arguments.json, report, against_schema=False)
     return 0 if all_passed(report) else 1
+
+
+def environment_problem() -> str | None:
+    """What keeps the check from running with this torch and numpy, in words, or ``None``."""
+    import numpy
+    import torch
+
+    try:
+        torch.from_numpy(numpy.zeros(1))
+    except RuntimeError as error:
+        return (
+            f"torch {torch.__version__} cannot use numpy {numpy.__version__} ({error}): torch before 2.3 needs numpy 1, "
+            'so run  pip install "numpy<2"  or install a newer torch'
+        )
+    return None
 
 
 class start_workers:

@@ -90,14 +90,14 @@ class GradingPlugin:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self.session.output.take()
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(hookwrapper=True)  # the old style: pluggy before 1.2 (a student's pytest 7) has no wrapper=True
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
         with contextlib.ExitStack() as stack:
             stack.enter_context(known_answers.using(self.book))
             stack.enter_context(recording_cases(self.book, item))
             count = stack.enter_context(counting_cases(getattr(item, "obj", None)))
             try:
-                return (yield)
+                yield
             finally:
                 self.cases[item.nodeid] = count.cases
 

@@ -113,8 +113,10 @@ def main() -> int:
         single, runs = median_of(arguments.runs, "--problems", "gram_matrix", folder=folder)
         print(f"--problems gram_matrix: median {single:.1f} s ({', '.join(f'{s:.1f}' for s in runs)})")
         again = watch_recheck(folder, arguments.runs)
-        print(f"--watch, gram_matrix re-checked after a save: median {statistics.median(again):.2f} s "
-              f"({', '.join(f'{s:.2f}' for s in again)})")
+        print(
+            f"--watch, gram_matrix re-checked after a save: median {statistics.median(again):.2f} s "
+            f"({', '.join(f'{s:.2f}' for s in again)})"
+        )
     return 0
 
 
