@@ -185,6 +185,9 @@ def checker_files(known_answers: bytes) -> dict[str, bytes]:
 def record_known_answers() -> bytes:
     """Grade ``reference/`` with the public suites, recording the reference's answers; the ``.npz``'s bytes.
 
+    Like ``grade``, it must run in a process that has not imported the reference yet (the command line's):
+    the fork server refuses to start once the solution is in memory.
+
     The reference must pass every public test: an answer recorded from a failing
     run would be wrong, and a case it failed on is not kept.
     """
@@ -197,9 +200,9 @@ def record_known_answers() -> bytes:
         report = grade.grade(REFERENCE_DIR, PROBLEMS, server, book=book)
     finally:
         server.close()
-    failed = [f"{test['number']} {test['name']}" for test in report["tests"] if test["status"] != "passed"]
+    failed = [f"{test['number']} {test['name']}:\n{test['output']}" for test in report["tests"] if test["status"] != "passed"]
     if failed:
-        raise HandoutError(f"the reference fails public tests, so no answers were recorded: {'; '.join(failed)}")
+        raise HandoutError("the reference fails public tests, so no answers were recorded:\n\n" + "\n\n".join(failed))
     with tempfile.TemporaryDirectory(prefix="known-answers-") as scratch:
         path = Path(scratch) / "known_answers.npz"
         book.save(path)

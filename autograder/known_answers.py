@@ -281,7 +281,7 @@ class Book:
         if not self.replaying:
             value = run()
             self.case.calls.append([name, key])
-            self.case.size += size_of(arguments)
+            self.case.size += size_of(arguments) + size_of(value)  # a case given as seeds is as big as its result
             if key not in self.answers.setdefault(name, {}):
                 self.answers[name][key] = _pack(value, self._packed)
             return value
