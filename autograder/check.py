@@ -121,7 +121,7 @@ class start_workers:
         if spawn or not fork_server_usable():
             self.workers: Any = sandbox.SpawnedWorkers(course_parts=parts, confinement=confinement)
         else:
-            self.workers = sandbox.ForkServer(course_parts=parts, confinement=confinement, preload_in_server=True)
+            self.workers = sandbox.ForkServer(course_parts=parts, confinement=confinement)
 
     def __enter__(self) -> Any:
         return self.workers

@@ -101,32 +101,16 @@ class ForkServer(WorkerHost):
     """A process forked from the grader once torch is imported; it forks a worker per request."""
 
     def __init__(
-        self,
-        *,
-        course_parts: dict[str, str],
-        confinement: Confinement | None = None,
-        start_seconds: float = 120.0,
-        preload_in_server: bool = False,
+        self, *, course_parts: dict[str, str], confinement: Confinement | None = None, start_seconds: float = 120.0
     ) -> None:
-        """``confinement`` defaults to the default limits, without a worker user.
-
-        ``preload_in_server``: the fork server imports what workers share (matplotlib, scipy, torch's optimizers)
-        after it is forked, while this process goes on (the handout's check, whose start-up a student waits for);
-        otherwise this process imports them first, and keeps torch to one thread (the grader).
-        """
+        """``confinement`` defaults to the default limits, without a worker user."""
         super().__init__(confinement or Limits().confinement(), start_seconds)
-        if not preload_in_server:
-            worker_server.preload()
+        worker_server.preload()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._log = tempfile.TemporaryFile(mode="a+b")  # appends: the server shares its offset
         self.pid = os.fork()
         if self.pid == 0:
             ours.close()
-            if preload_in_server:
-                try:
-                    worker_server.preload(optimizer=False)
-                except BaseException:  # noqa: BLE001 - never return into the caller's code from the child
-                    os._exit(70)
             worker_server.serve(theirs, self._log.fileno(), course_parts, worker_environment(), self.confinement.as_json())
         theirs.close()
         self._control = ours

@@ -90,12 +90,10 @@ HARNESS_ROOT = os.path.realpath(os.path.join(os.path.dirname(__file__), os.pardi
 # --------------------------------------------------------------------------- fork server
 
 
-def preload(*, optimizer: bool = True) -> None:
+def preload() -> None:
     """Import what every problem needs, while the process is trusted and has one thread.
 
     Called in the grader before it forks the fork server. Idempotent.
-    ``optimizer=False`` leaves out torch's first optimizer step (about a second, for torch._dynamo): the
-    handout's check, whose start-up a student waits for, lets the one problem that needs it pay for it.
     """
     os.environ.setdefault("MPLBACKEND", "Agg")
     import numpy  # noqa: F401
@@ -111,7 +109,7 @@ def preload(*, optimizer: bool = True) -> None:
 
     from autograder.worker import course, frames, models, stand_ins, wire  # noqa: F401
 
-    _warm_up(torch, optimizer=optimizer)
+    _warm_up(torch)
 
 
 def serve(
@@ -259,7 +257,7 @@ def _can_list(path: str) -> bool:
         return False
 
 
-def _warm_up(torch: Any, *, optimizer: bool = True) -> None:
+def _warm_up(torch: Any) -> None:
     """Run each kind of work once, so that torch's lazy imports and first-use set-up happen here, once.
 
     Tiny tensors on one thread: no thread pool is started, so forking stays safe.
@@ -273,13 +271,12 @@ def _warm_up(torch: Any, *, optimizer: bool = True) -> None:
     features = torch.nn.functional.max_pool2d(torch.relu(conv(image)), 2, ceil_mode=True)
     flat = features.reshape(1, 2, -1)
     loss = torch.bmm(flat, flat.transpose(1, 2)).sum() + torch.einsum("nchw->", features)
-    adam = torch.optim.Adam([image], lr=0.1) if optimizer else None
+    optimizer = torch.optim.Adam([image], lr=0.1)
     if torch.version.cuda is None:
         torch.autograd.grad(loss, image, retain_graph=True)
         loss.backward()
-        if adam is not None:
-            adam.step()
-            adam.zero_grad()
+        optimizer.step()
+        optimizer.zero_grad()
 
 
 def _recv_control(control: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
