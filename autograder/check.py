@@ -31,6 +31,7 @@ import os
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,11 @@ def main(argv: list[str] | None = None, folder: Path | None = None) -> int:
     if not KNOWN_ANSWERS.is_file():
         print(f"error: {KNOWN_ANSWERS} is missing: get a fresh copy of the handout", file=sys.stderr)
         return 2
-    book = known_answers.load(KNOWN_ANSWERS)
+    try:
+        book = known_answers.load(KNOWN_ANSWERS)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        print(f"error: {KNOWN_ANSWERS} is damaged ({error}): get a fresh copy of the handout", file=sys.stderr)
+        return 2
     with start_workers(folder, spawn=arguments.spawn) as workers:
         if arguments.watch:
             return watch(folder, selected, workers, book)

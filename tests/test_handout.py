@@ -280,6 +280,14 @@ def test_a_stored_case_whose_input_cannot_be_made_again_fails_saying_so(handout:
     assert set(failed) <= {"2.2", "2.3", "2.6"}, "the tests that do not use the corrupted answer still pass"
 
 
+def test_a_damaged_known_answers_file_is_said_to_be_damaged(handout: Path, tmp_path: Path) -> None:
+    folder = student_copy(handout, tmp_path / "ps3")
+    (folder / CHECKER / "known_answers.npz").write_bytes(b"not a zip at all")
+    completed = run_check(folder, "--problems", "gram_matrix")
+    assert completed.returncode == 2 and "is damaged" in completed.stderr and "fresh copy" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
 # The equivalence of the check and the grader, on the scenario corpus. CI checks a sample of scenarios (two a
 # problem, a mistake and a correct or degenerate one); bench/handout_equivalence.py runs every scenario.
 EVERY_SCENARIO = os.environ.get("CHECK_EVERY_SCENARIO") == "1"
