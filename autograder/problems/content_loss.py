@@ -57,9 +57,8 @@ def reference_loss(weight: float, current: torch.Tensor, original: torch.Tensor)
     return reference.module("style_modules.content_loss").ContentLoss()(weight, current, original)
 
 
-@recorded
-def expected_loss(weight: float, current: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
-    return reference_loss(weight, current, original)
+expected_loss = recorded(reference_loss)
+"""The reference's value, recorded for the handout (``known_answers``)."""
 
 
 @recorded

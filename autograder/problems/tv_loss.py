@@ -59,9 +59,8 @@ def reference_loss(image: torch.Tensor, tv_weight: float) -> torch.Tensor:
     return reference.module("style_modules.tv_loss").TotalVariationLoss()(image, tv_weight)
 
 
-@recorded
-def expected_loss(image: torch.Tensor, tv_weight: float) -> torch.Tensor:
-    return reference_loss(image, tv_weight)
+expected_loss = recorded(reference_loss)
+"""The reference's value, recorded for the handout (``known_answers``)."""
 
 
 @recorded
