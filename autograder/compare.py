@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from autograder.failures import PropertyFailed, WrongResultType
+from autograder.mistakes import Mistake, Suspect, diagnose
 from autograder.worker.wire import Opaque
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ def expect_close(
     inputs: dict[str, torch.Tensor] | None = None,
     fixed: bool = False,
     hint: str | None = None,
+    mistakes: Sequence[Suspect] = (),
 ) -> torch.Tensor:
     """Check that ``received`` equals ``expected`` within tolerance; return it as a tensor.
 
@@ -137,7 +139,9 @@ def expect_close(
     ``inputs`` are shown in the message when they are small enough to read.
     ``fixed`` marks a fixed input (the course's setting): the message then
     says how far off the result is, not what was expected. ``hint`` (what to
-    check) ends the message of a mismatch.
+    check) ends the message of a mismatch; ``mistakes`` are known mistakes
+    that may explain one (:mod:`autograder.mistakes`): the first that fits
+    replaces ``hint`` with its own.
     """
     try:
         return _expect_close(received, expected, what=what, scalar=scalar, rtol=rtol, fixed=fixed)
@@ -148,11 +152,47 @@ def expect_close(
         ]
         if shown:
             lines += ["The inputs were:", *shown]
-        if hint:
+        mistake = known_mistake(received, expected, mistakes, rtol=rtol, scalar=scalar)
+        if mistake is not None:
+            lines.append(mistake.hint)
+        elif hint:
             lines.append(hint)
         if len(lines) > 1:
-            raise PropertyFailed("\n".join(lines)) from None
+            raise with_mistake(PropertyFailed("\n".join(lines)), mistake) from None
         raise
+
+
+def known_mistake(
+    received: Any, expected: torch.Tensor, mistakes: Sequence[Suspect], *, rtol: float | None = None, scalar: bool = False
+) -> Mistake | None:
+    """The first of ``mistakes`` that explains ``received``, within the tolerance ``expected`` is held to, or ``None``."""
+    if not mistakes:
+        return None
+    if isinstance(received, np.ndarray):
+        received = torch.from_numpy(received)
+    if isinstance(received, (int, float)) and not isinstance(received, bool):
+        received = torch.tensor(float(received))
+    if type(received) is not torch.Tensor or not _is_real(received):
+        return None
+    got = received.detach().to(torch.float64)
+    if scalar and got.numel() == 1:
+        got = got.reshape(())
+    tolerances = _tolerances(expected, rtol)
+
+    def close(got: torch.Tensor, predicted: torch.Tensor) -> bool:
+        if scalar and predicted.numel() == 1:
+            predicted = predicted.reshape(())
+        if tuple(got.shape) != tuple(predicted.shape) or not bool(torch.isfinite(got).eq(torch.isfinite(predicted)).all()):
+            return False
+        return not bool(_Mismatch(got, predicted, *tolerances).mask.any())
+
+    return diagnose(got, mistakes, close)
+
+
+def with_mistake(failure: PropertyFailed, mistake: Mistake | None) -> PropertyFailed:
+    """``failure``, carrying the known mistake that explains it (``failure.mistake``), for reports to group by."""
+    failure.mistake = mistake  # type: ignore[attr-defined]
+    return failure
 
 
 def _expect_close(
@@ -232,12 +272,30 @@ def expect_matrix(
     what: str,
     row_label: Callable[[int], str] = lambda row: "",
     column_label: Callable[[int], str] = lambda column: "",
+    mistakes: Sequence[Suspect] = (),
 ) -> torch.Tensor:
     """Like :func:`expect_close` for a matrix; a mismatch names the first differing row and entry.
 
     ``row_label`` and ``column_label`` say what a row or column stands for
-    (" (output pixel (0, 1))"), so the student can find the mistake.
+    (" (output pixel (0, 1))"), so the student can find the mistake; ``mistakes`` as for :func:`expect_close`.
     """
+    try:
+        return _expect_matrix(received, expected, what=what, row_label=row_label, column_label=column_label)
+    except PropertyFailed as failure:
+        mistake = known_mistake(received, expected, mistakes)
+        if mistake is None:
+            raise
+        raise with_mistake(PropertyFailed(f"{failure}\n{mistake.hint}"), mistake) from None
+
+
+def _expect_matrix(
+    received: Any,
+    expected: torch.Tensor,
+    *,
+    what: str,
+    row_label: Callable[[int], str],
+    column_label: Callable[[int], str],
+) -> torch.Tensor:
     tensor, got, want = _comparable(received, expected, what=what, scalar=False)
     mismatch = _Mismatch(got, want, *_tolerances(expected, None))
     if not bool(mismatch.mask.any()):
@@ -340,8 +398,17 @@ def proportional_factor(received: torch.Tensor, expected: torch.Tensor) -> float
     return None if bool(mismatch.mask.any()) else factor
 
 
-def expect_gradients(reply: Reply, expected: Sequence[torch.Tensor], *, what: str, names: Sequence[str]) -> None:
+def expect_gradients(
+    reply: Reply,
+    expected: Sequence[torch.Tensor],
+    *,
+    what: str,
+    names: Sequence[str],
+    mistakes: Sequence[Suspect] = (),
+) -> None:
     """The student's gradients (``reply.grads``) match ``expected``, one per input in ``names``.
+
+    ``mistakes`` (see :func:`expect_close`) explain a wrong gradient of the first input.
 
     A result that autograd cannot differentiate fails, unless every expected
     gradient is zero: a loss that is a constant 0 for this input (a 1-pixel
@@ -351,8 +418,9 @@ def expect_gradients(reply: Reply, expected: Sequence[torch.Tensor], *, what: st
         if all(not bool(g.any()) for g in expected):
             return
         raise PropertyFailed(f"{what} is not differentiable: {reply.not_differentiable}")
-    for name, received, wanted in zip_strict(names, reply.grads, expected):
-        expect_close(received, wanted, what=f"The gradient of {what} with respect to {name}")
+    for index, (name, received, wanted) in enumerate(zip_strict(names, reply.grads, expected)):
+        suspects = mistakes if index == 0 else ()
+        expect_close(received, wanted, what=f"The gradient of {what} with respect to {name}", mistakes=suspects)
 
 
 def zip_strict(*iterables: Iterable[Any]) -> Iterator[tuple[Any, ...]]:

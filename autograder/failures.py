@@ -26,7 +26,9 @@ class StudentRaised(Exception):
     """The student's code raised an exception for the current input."""
 
     def __init__(self, what: str, error_type: str, message: str, traceback: str) -> None:
+        self.what = what
         self.error_type = error_type
+        self.location = _last_place(traceback)
         text = f"{what} raised {error_type}: {message}"
         if traceback:
             text += f"\nWhere, in your code:\n{traceback.rstrip()}"
@@ -51,3 +53,13 @@ class WorkerFailure(Abort):
 
 class WrongResultType(Abort):
     """The student's function returned something of the wrong type."""
+
+
+def _last_place(traceback: str) -> str:
+    """Where a traceback ends, as ``file, line N`` (its last ``File "...", line N`` entry), or ``""``."""
+    for line in reversed(traceback.splitlines()):
+        text = line.strip()
+        if text.startswith('File "'):
+            name, _, rest = text[len('File "') :].partition('", line ')
+            return f"{name}, line {rest.partition(',')[0]}"
+    return ""

@@ -48,6 +48,7 @@ CHECK_MODULES = (
     "failures.py",
     "intake.py",
     "known_answers.py",
+    "mistakes.py",
     "plugin.py",
     "results.py",
     "sandbox.py",

@@ -28,8 +28,9 @@ from hypothesis.errors import StopTest, UnsatisfiedAssumption
 
 from autograder import known_answers
 from autograder.case_salt import case_seed
-from autograder.failures import Abort, PropertyFailed, StudentRaised
+from autograder.failures import Abort, NotImplementedYet, PropertyFailed, StudentRaised
 from autograder.known_answers import Book, KnownAnswerMissing
+from autograder.mistakes import Mistake
 from autograder.problems import BY_KEY, PROBLEMS_DIR, Problem
 from autograder.results import AUTOGRADER_FAILED_IN_TEST, GradedTest
 from autograder.session import GradingSession
@@ -172,6 +173,7 @@ class GradingPlugin:
             visibility=str(getattr(function, "__visibility__", "visible")),
             cases=self.cases.get(item.nodeid, 0),
             autograder_failed=failure.autograder_failed,
+            cause=failure.cause,
         )
 
 
@@ -265,10 +267,34 @@ def counting_cases(test: Any) -> Iterator[CaseCount]:
 
 
 class Failure(NamedTuple):
-    """What the student reads for a failed test, and whether the autograder, not the student, failed."""
+    """What the student reads for a failed test, whether the autograder, not the student, failed, and the root cause if known."""
 
     message: str
     autograder_failed: bool
+    cause: str | None = None
+
+
+NOT_IMPLEMENTED = "not implemented yet"
+
+
+def failure_cause(error: BaseException) -> str | None:
+    """A failure's root cause in a few words, where the failure shows it; ``None`` where only the test's message can tell.
+
+    Failed tests of one problem with the same cause fail for one reason: the
+    code is not implemented yet, a file is missing or does not import, an
+    exception is raised at one line of the student's code, a known mistake
+    (:mod:`autograder.mistakes`) explains the numbers.
+    """
+    if isinstance(error, NotImplementedYet):
+        return NOT_IMPLEMENTED
+    if isinstance(error, StudentRaised):
+        return f"{error.what} raised {error.error_type}" + (f" ({error.location})" if error.location else "")
+    if isinstance(error, Abort):
+        return str(error).partition("\n")[0]
+    mistake = getattr(error, "mistake", None)
+    if isinstance(mistake, Mistake):
+        return f"known mistake: {mistake.key}"
+    return None
 
 
 def describe_failure(error: BaseException | None) -> Failure:
@@ -305,7 +331,8 @@ def describe_failure(error: BaseException | None) -> Failure:
             f"{AUTOGRADER_FAILED_IN_TEST}:\n{kind}, raised in the autograder's code:\n{frames}", autograder_failed=True
         )
     notes = [_describe_note(note) for note in getattr(error, "__notes__", [])]
-    return Failure("\n".join([text, *[note for note in notes if note]]), autograder_failed)
+    cause = None if type(error).__name__.startswith("Flaky") else failure_cause(error)
+    return Failure("\n".join([text, *[note for note in notes if note]]), autograder_failed, cause)
 
 
 def _describe_note(note: str) -> str:

@@ -64,6 +64,10 @@ class GradedTest:
 
     ``cases`` is how many inputs it checked; ``autograder_failed`` says that
     the autograder's own code failed in it, so the failure is not the student's.
+    ``cause`` names a failure's root cause when it is known (a function not
+    implemented yet, an exception raised at one line, a known mistake): failed
+    tests of one problem with the same cause are one mistake, which a terminal
+    report shows once (:mod:`autograder.feedback`).
     """
 
     name: str
@@ -76,6 +80,7 @@ class GradedTest:
     seconds: float = 0.0
     cases: int = 0
     autograder_failed: bool = False
+    cause: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The test's entry in the report, its texts made printable and its output cut to :data:`MAX_TEST_OUTPUT`."""
@@ -88,7 +93,12 @@ class GradedTest:
             "output": printable_text(self.output, limit=MAX_TEST_OUTPUT),
             "visibility": self.visibility,
             "tags": [self.problem],
-            "extra_data": {"seconds": round(self.seconds, 3), "cases": self.cases, "autograder_failed": self.autograder_failed},
+            "extra_data": {
+                "seconds": round(self.seconds, 3),
+                "cases": self.cases,
+                "autograder_failed": self.autograder_failed,
+                "cause": None if self.cause is None else printable_text(self.cause),
+            },
         }
 
 
@@ -129,6 +139,7 @@ def not_graded(problem: Problem, max_score: float, reason: str, *, autograder_fa
         passed=False,
         output=reason,
         autograder_failed=autograder_failed,
+        cause=reason.partition("\n")[0],
     )
 
 

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+import torch
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
 from hypothesis import Phase, assume, example, given, settings
 from hypothesis import strategies as st
@@ -80,8 +81,44 @@ def test_an_unexpected_exception_is_the_autograders_with_where_it_was_raised_and
 )
 def test_the_students_failures_show_their_own_message_only(error: BaseException) -> None:
     failure = describe_failure(raised(error))
-    assert failure == Failure(str(error), autograder_failed=False)
+    assert failure[:2] == (str(error), False)
     assert "Traceback" not in failure.message
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (NotImplementedYet("f is not implemented yet (it raised NotImplementedError)."), "not implemented yet"),
+        (SubmissionUnusable("tv_loss.py is missing from your submission.\nmore"), "tv_loss.py is missing from your submission."),
+        (
+            StudentRaised(
+                "gram_matrix",
+                "RuntimeError",
+                "shape '[1, 2, 4]' is invalid",
+                'File "style_loss.py", line 21, in gram_matrix\n  x',
+            ),
+            "gram_matrix raised RuntimeError (style_loss.py, line 21)",
+        ),
+        (PropertyFailed("values differ"), None),
+    ],
+)
+def test_a_failure_names_its_root_cause_where_it_shows_one(error: BaseException, cause: str | None) -> None:
+    """Failed tests with the same cause are one mistake, which the terminal report shows once."""
+    assert describe_failure(raised(error)).cause == cause
+
+
+def test_a_known_mistake_is_a_failures_cause() -> None:
+    from autograder.compare import expect_close
+    from autograder.mistakes import Mistake, Suspect
+
+    halved = Mistake("tv_loss.test_halved", "the loss is half the expected one.")
+    with pytest.raises(PropertyFailed) as caught:
+        expect_close(
+            torch.tensor(1.0), torch.tensor(2.0), what="loss", scalar=True, mistakes=[Suspect(halved, lambda: torch.tensor(1.0))]
+        )
+    failure = describe_failure(caught.value)
+    assert failure.cause == "known mistake: tv_loss.test_halved"
+    assert failure.message.endswith(halved.hint)
 
 
 def test_a_student_raising_shows_where_in_their_code() -> None:
