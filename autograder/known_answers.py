@@ -34,7 +34,7 @@ import hashlib
 import importlib
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -171,9 +171,45 @@ def decode_case(data: Any) -> Any:
     raise ValueError(f"cannot read the stored case {data!r}")
 
 
-def describe_case(kwargs: dict[str, Any]) -> str:
-    """A case's arguments as the grader's messages show them (``case=GramCase(...), cotangent_seed=3``)."""
-    return ", ".join(f"{name}={value!r}" for name, value in kwargs.items())
+def describe_case(kwargs: dict[str, Any], any_value: Collection[str] = ()) -> str:
+    """A generated case in a student's words, as the grader's and the check's "Smallest failing input" say it.
+
+    A value with a ``describe()`` (the graded suites' cases) says itself, in
+    the terms of the function the student wrote; a seed says only that values
+    were drawn from it (its number lets no one rebuild them by hand); other
+    values read ``name=value``, a dtype as ``float32``. An argument named in
+    ``any_value`` fails with any value (hypothesis found so).
+    """
+    parts = []
+    for name, value in kwargs.items():
+        text = _describe_argument(name, value)
+        parts.append(f"{text} (any value fails)" if name in any_value else text)
+    return ", ".join(parts)
+
+
+def _describe_argument(name: str, value: Any) -> str:
+    describe = getattr(value, "describe", None)
+    if callable(describe):
+        return str(describe())
+    if name == "seed" or name.endswith("_seed"):
+        drawn = name[: -len("_seed")].replace("_", " ") + " values" if name != "seed" else "values"
+        return f"{drawn} drawn from seed {value}"
+    return f"{name}={plain_value(value)}"
+
+
+def plain_value(value: Any) -> str:
+    """A value as a student writes it: ``float32``, not ``torch.float32``; tuples and lists of such; others as Python does."""
+    if isinstance(value, torch.dtype):
+        return str(value).removeprefix("torch.")
+    if isinstance(value, (tuple, list)):
+        items = [plain_value(item) for item in value]
+        if isinstance(value, list):
+            return f"[{', '.join(items)}]"
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    describe = getattr(value, "describe", None)
+    if callable(describe):
+        return str(describe())
+    return repr(value)
 
 
 # --------------------------------------------------------------------------- answers as arrays

@@ -18,12 +18,14 @@ import io
 import os
 import re
 import sys
+import tempfile
 import traceback
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import StopTest, UnsatisfiedAssumption
 
 from autograder import known_answers
@@ -51,6 +53,7 @@ settings.register_profile(
 FIXTURE_ARGUMENTS = ("student=",)
 FAILING_CASE = re.compile(r"^(?:Failing|Falsifying)[\w ]*: (\w+)\(\s*(.*?),?\s*\)\s*$", re.S)
 NOT_A_CASE = (UnsatisfiedAssumption, StopTest)
+SMALLEST_FAILING_INPUT = "Smallest failing input"
 PYTEST_INI = PROBLEMS_DIR / "pytest.ini"
 
 
@@ -65,6 +68,7 @@ class GradingPlugin:
         self.errors: list[str] = []
         self.seconds: dict[str, float] = {}
         self.cases: dict[str, int] = {}
+        self.failing_inputs: dict[str, dict[str, Any]] = {}
 
     def pytest_configure(self, config: pytest.Config) -> None:
         settings.load_profile(PROFILE)
@@ -101,6 +105,11 @@ class GradingPlugin:
                 yield
             finally:
                 self.cases[item.nodeid] = count.cases
+                fixtures = getattr(getattr(item, "_fixtureinfo", None), "argnames", ())
+                if count.failing_input is not None:
+                    self.failing_inputs[item.nodeid] = {
+                        name: value for name, value in count.failing_input.items() if name not in fixtures
+                    }
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
@@ -130,7 +139,7 @@ class GradingPlugin:
             except NOT_A_CASE:
                 continue  # as hypothesis does, a case the test rejects is not one
             except Exception as error:
-                note = f"Smallest failing input found: {known_answers.describe_case(kwargs)} (recorded case {number} of {len(cases)}, smallest first)"
+                note = f"{SMALLEST_FAILING_INPUT}: {known_answers.describe_case(kwargs)} (recorded case {number} of {len(cases)}, smallest first)"
                 error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined] # add_note, on 3.9 and 3.10 too
                 raise
         return True
@@ -149,11 +158,13 @@ class GradingPlugin:
         if len(tags) != 1 or tags[0] not in BY_KEY:
             raise RuntimeError(f"graded test {item.nodeid} must carry exactly one problem key in @tags, not {tags}")
         problem = BY_KEY[tags[0]]
-        summary = (getattr(function, "__doc__", None) or item.name).strip().splitlines()[0].rstrip(".")
+        summary, checks = title_and_checks(function, item.name)
         failure = (
-            Failure("", autograder_failed=False) if passed else describe_failure(call.excinfo.value if call.excinfo else None)
+            Failure("", autograder_failed=False)
+            if passed
+            else describe_failure(call.excinfo.value if call.excinfo else None, self.failing_inputs.get(item.nodeid))
         )
-        output = failure.message
+        output = "\n".join(text for text in (f"Checks: {checks}" if checks else "", failure.message) if text)
         printed = self.session.output.take()
         error = call.excinfo.value if call.excinfo else None
         if failure.autograder_failed and error is not None:
@@ -175,6 +186,23 @@ class GradingPlugin:
             autograder_failed=failure.autograder_failed,
             cause=failure.cause,
         )
+
+
+def title_and_checks(function: Any, fallback: str) -> tuple[str, str]:
+    """A graded test's title (its docstring's first line) and what it checks in detail (the paragraph after it).
+
+    The title is the name in Gradescope's list of tests, so it is kept short;
+    the detail (the inputs it generates, the properties it checks) opens the
+    test's output, which Gradescope shows for passed tests too.
+    """
+    lines = (getattr(function, "__doc__", None) or fallback).strip().splitlines()
+    detail: list[str] = []
+    for line in lines[1:]:
+        if line.strip():
+            detail.append(line.strip())
+        elif detail:
+            break
+    return lines[0].strip().rstrip("."), " ".join(detail)
 
 
 def test_key(item: pytest.Item) -> str:
@@ -221,10 +249,15 @@ def recording_cases(book: Book | None, item: pytest.Item) -> Iterator[None]:
 
 
 class CaseCount:
-    """How many cases one graded test checked."""
+    """How many cases one graded test checked, and the arguments of the last one that failed.
+
+    Hypothesis runs the smallest failing input last, so ``failing_input`` is
+    the input the failure's message describes (fixtures included).
+    """
 
     def __init__(self) -> None:
         self.cases = 0
+        self.failing_input: dict[str, Any] | None = None
 
 
 @contextlib.contextmanager
@@ -254,6 +287,9 @@ def counting_cases(test: Any) -> Iterator[CaseCount]:
             return inner(*args, **kwargs)
         except NOT_A_CASE:
             checked = False
+            raise
+        except Exception:
+            count.failing_input = dict(kwargs)
             raise
         finally:
             if checked:
@@ -297,8 +333,12 @@ def failure_cause(error: BaseException) -> str | None:
     return None
 
 
-def describe_failure(error: BaseException | None) -> Failure:
+def describe_failure(error: BaseException | None, failing_input: dict[str, Any] | None = None) -> Failure:
     """The property, the smallest failing case, no stack trace; the autograder's own errors said to be its own.
+
+    ``failing_input``: the arguments the test failed on last (without
+    fixtures), which hypothesis's note names; with them the note describes
+    the input in words (:func:`known_answers.describe_case`), not as reprs.
 
     Any exception a graded test does not expect is the grader's failure:
     the message says so (beginning with :data:`AUTOGRADER_FAILED_IN_TEST`),
@@ -330,34 +370,57 @@ def describe_failure(error: BaseException | None) -> Failure:
         return Failure(
             f"{AUTOGRADER_FAILED_IN_TEST}:\n{kind}, raised in the autograder's code:\n{frames}", autograder_failed=True
         )
-    notes = [_describe_note(note) for note in getattr(error, "__notes__", [])]
+    notes = [_describe_note(note, failing_input) for note in getattr(error, "__notes__", [])]
     cause = None if type(error).__name__.startswith("Flaky") else failure_cause(error)
     return Failure("\n".join([text, *[note for note in notes if note]]), autograder_failed, cause)
 
 
-def _describe_note(note: str) -> str:
-    """A note hypothesis added to a failure, for the student: the failing call's arguments without fixtures, or nothing.
+def _describe_note(note: str, failing_input: dict[str, Any] | None = None) -> str:
+    """A note hypothesis added to a failure, for the student: the failing input without fixtures, or nothing.
 
-    Hypothesis writes one argument a line (``name=value,``), an argument whose
-    value does not matter followed by ``# or any other generated value``; how
-    to reproduce the failure with hypothesis is of no use to a student.
+    Hypothesis writes one argument a line (``name=value,``, the value a
+    repr), an argument whose value does not matter followed by ``# or any
+    other generated value``. With the arguments themselves (``failing_input``)
+    the input is described in words; without them, the note's text is shown.
+    How to reproduce the failure with hypothesis is of no use to a student.
     """
     match = FAILING_CASE.match(note.strip())
     if match:
         shown = []
+        any_value = set()
         for line in match.group(2).splitlines():
-            argument, any_value, _ = line.partition("# or any other generated value")
+            argument, marked, _ = line.partition("# or any other generated value")
             argument = argument.strip().rstrip(",").rstrip()
             if argument and not argument.startswith(FIXTURE_ARGUMENTS):
-                shown.append(f"{argument} (any value fails)" if any_value else argument)
-        return f"Smallest failing input found: {', '.join(shown)}"
+                shown.append(f"{argument} (any value fails)" if marked else argument)
+                if marked:
+                    any_value.add(argument.partition("=")[0])
+        described = known_answers.describe_case(failing_input, any_value) if failing_input is not None else ""
+        if described:
+            return f"{SMALLEST_FAILING_INPUT}: {described}"
+        return f"{SMALLEST_FAILING_INPUT}: {', '.join(shown)}"
     if note.startswith(("You can reproduce", "You can add @seed")) or "@reproduce_failure" in note or "@seed(" in note:
         return ""
     return note
 
 
 def run_suites(suites: list[str], plugin: object) -> int:
-    """Run the suites with the grader's own configuration only; pytest's console output is kept out."""
+    """Run the suites with the grader's own configuration only; pytest's console output is kept out.
+
+    Nothing is written where it runs: hypothesis keeps its files (a cache of
+    the suites' constants; the profile has no example database) in a
+    temporary folder, removed afterwards, instead of ``.hypothesis/`` in the
+    current folder.
+    """
+    with tempfile.TemporaryDirectory(prefix="autograder-hypothesis-") as storage:
+        set_hypothesis_home_dir(storage)
+        try:
+            return _run_suites(suites, plugin)
+        finally:
+            set_hypothesis_home_dir(None)
+
+
+def _run_suites(suites: list[str], plugin: object) -> int:
     arguments = [
         *suites,
         *("-c", str(PYTEST_INI), "--rootdir", str(PROBLEMS_DIR)),

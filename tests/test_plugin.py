@@ -174,7 +174,48 @@ def test_a_real_falsifying_example_becomes_the_smallest_failing_input_without_fi
     with pytest.raises(PropertyFailed) as caught:
         check(student="the student fixture")
     failure = describe_failure(caught.value)
-    assert failure == Failure("conv: size 3 is too large.\nSmallest failing input found: size=3, name='conv'", False)
+    assert failure == Failure("conv: size 3 is too large.\nSmallest failing input: size=3, name='conv'", False)
+
+
+def test_the_smallest_failing_input_is_described_in_words_from_the_arguments_it_failed_on() -> None:
+    """A case says itself (its describe()), a seed says values were drawn from it, a dtype is float32: no reprs."""
+
+    class Case:
+        def __init__(self, size: int) -> None:
+            self.size = size
+
+        def describe(self) -> str:
+            return f"gram_matrix(features) with features of shape (1, {self.size})"
+
+        def __repr__(self) -> str:
+            return f"Case(size={self.size})"
+
+    @settings(settings.get_profile(PROFILE), max_examples=50)
+    @given(
+        case=st.integers(min_value=0, max_value=100).map(Case),
+        cotangent_seed=st.just(4),
+        dtype=st.just(torch.float32),
+    )
+    def check(student: object, case: Case, cotangent_seed: int, dtype: torch.dtype) -> None:
+        if case.size >= 3:
+            raise PropertyFailed("values differ")
+
+    with counting_cases(check) as count, pytest.raises(PropertyFailed) as caught:
+        check(student="the student fixture")
+    assert count.failing_input is not None and count.failing_input["case"].size == 3, "the last failing call is the smallest"
+    drawn = {name: value for name, value in count.failing_input.items() if name != "student"}
+    assert describe_failure(caught.value, drawn).message == (
+        "values differ\nSmallest failing input: gram_matrix(features) with features of shape (1, 3), "
+        "cotangent values drawn from seed 4, dtype=float32"
+    )
+
+
+def test_an_argument_any_value_of_which_fails_says_so_beside_its_description() -> None:
+    note = "Falsifying example: test_value(\n    student=None,\n    case=Case(size=3),\n    seed=0,  # or any other generated value\n)"
+    case = SimpleNamespace(describe=lambda: "tv_loss(img) with img of shape (1, 3, 2, 2)")
+    assert _describe_note(note, {"case": case, "seed": 0}) == (
+        "Smallest failing input: tv_loss(img) with img of shape (1, 3, 2, 2), values drawn from seed 0 (any value fails)"
+    )
 
 
 def test_arguments_that_do_not_matter_are_said_to_fail_with_any_value() -> None:
@@ -188,22 +229,22 @@ def test_arguments_that_do_not_matter_are_said_to_fail_with_any_value() -> None:
 
     with pytest.raises(PropertyFailed) as caught:
         check(student=None)
-    assert "Smallest failing input found: size=3, name='' (any value fails)" in describe_failure(caught.value).message
+    assert "Smallest failing input: size=3, name='' (any value fails)" in describe_failure(caught.value).message
 
 
 def test_notes_that_name_the_failing_case_are_rewritten() -> None:
     note = "Falsifying example: test_value(\n    student=<StudentCode>,\n    case=GramCase(shape=(1, 2, 1, 1)),\n    seed=0,\n)"
-    assert _describe_note(note) == "Smallest failing input found: case=GramCase(shape=(1, 2, 1, 1)), seed=0"
+    assert _describe_note(note) == "Smallest failing input: case=GramCase(shape=(1, 2, 1, 1)), seed=0"
 
 
 def test_an_argument_any_value_of_which_fails_says_so() -> None:
     note = "Falsifying example: test_value(\n    student=None,\n    seed=0,  # or any other generated value\n)"
-    assert _describe_note(note) == "Smallest failing input found: seed=0 (any value fails)"
+    assert _describe_note(note) == "Smallest failing input: seed=0 (any value fails)"
 
 
 def test_explicit_examples_are_named_like_generated_ones() -> None:
     note = "Falsifying explicit example: test_edge(\n    case=ConvCase((1, 1), (1, 1)),\n)"
-    assert _describe_note(note) == "Smallest failing input found: case=ConvCase((1, 1), (1, 1))"
+    assert _describe_note(note) == "Smallest failing input: case=ConvCase((1, 1), (1, 1))"
 
 
 @pytest.mark.parametrize(
@@ -227,7 +268,7 @@ def test_notes_follow_the_message_and_dropped_ones_leave_no_line() -> None:
         "Falsifying example: test_value(\n    student=None,\n    case=1,\n)",
         "You can reproduce this example by temporarily adding @reproduce_failure(...)",
     ]
-    assert describe_failure(error).message == "values differ\nSmallest failing input found: case=1"
+    assert describe_failure(error).message == "values differ\nSmallest failing input: case=1"
 
 
 # --------------------------------------------------------------------------- counting cases
@@ -305,7 +346,10 @@ def test_a_test_without_given_is_one_case_and_the_inner_test_is_put_back() -> No
 def graded_example(student: object) -> None:
     """The loss is zero for equal maps.
 
-    Further lines are not part of the test's name.
+    On generated maps of 2 to 8
+    channels, float32 and float64.
+
+    A later paragraph is for the suite's readers only.
     """
 
 
@@ -320,6 +364,7 @@ def plugin_result(passed: bool, error: BaseException | None, printed: str = "") 
 
 
 def test_a_graded_test_takes_its_name_points_and_cases_from_the_test() -> None:
+    """The name is the docstring's first line; the paragraph after it, what the test checks in detail, opens the output."""
     result = plugin_result(True, None)
     assert result == GradedTest(
         name=f"{BY_KEY['content_loss'].title}: The loss is zero for equal maps",
@@ -327,7 +372,7 @@ def test_a_graded_test_takes_its_name_points_and_cases_from_the_test() -> None:
         problem="content_loss",
         max_score=0.5,
         passed=True,
-        output="",
+        output="Checks: On generated maps of 2 to 8 channels, float32 and float64.",
         visibility="after_due_date",
         seconds=0.25,
         cases=7,
@@ -335,15 +380,17 @@ def test_a_graded_test_takes_its_name_points_and_cases_from_the_test() -> None:
     )
 
 
-def test_a_failed_test_shows_the_message_then_what_the_code_printed() -> None:
+def test_a_failed_test_shows_what_it_checks_the_message_then_what_the_code_printed() -> None:
     result = plugin_result(False, PropertyFailed("the loss is 3.0"), printed="debugging\n")
-    assert result.output == "the loss is 3.0\n\nYour code printed:\ndebugging"
+    assert result.output == (
+        "Checks: On generated maps of 2 to 8 channels, float32 and float64.\nthe loss is 3.0\n\nYour code printed:\ndebugging"
+    )
     assert not result.autograder_failed
 
 
 def test_the_autograders_failure_is_marked_on_the_graded_test_and_the_report() -> None:
     result = plugin_result(False, raised(ValueError("a bug in the grader")))
-    assert result.autograder_failed and result.output.startswith(AUTOGRADER_FAILED_IN_TEST)
+    assert result.autograder_failed and result.output.partition("\n")[2].startswith(AUTOGRADER_FAILED_IN_TEST)
     report = build_results([result], (BY_KEY["content_loss"],), output="", execution_time=0)
     assert report["tests"][0]["extra_data"]["autograder_failed"] is True
     assert report["extra_data"]["autograder_failed"] is True
