@@ -3,7 +3,8 @@
 # a second run with unchanged requirements does nothing. Gradescope runs it as
 # its setup script.
 #
-#   ./setup.sh          what grading needs (requirements.txt)
+#   ./setup.sh          what grading needs (requirements.txt), and the harness as a package,
+#                       with its command .venv/bin/ps3-autograder
 #   ./setup.sh --dev    and what the project's tests need (requirements-dev.txt)
 #
 # Environment: PYTHON (the interpreter for the venv, default python3),
@@ -87,7 +88,7 @@ fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 python="$VENV/bin/python"
-stamp="$VENV/.installed-$(basename "$requirements" .txt)-$(cat requirements*.txt | sha256sum | cut -c1-16)"
+stamp="$VENV/.installed-$(basename "$requirements" .txt)-$(cat requirements*.txt pyproject.toml | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ]; then
   echo "setup.sh: $VENV is up to date ($requirements)"
   exit 0
@@ -101,6 +102,9 @@ if ! "$python" -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] !
     || "$python" -m pip install --quiet --index-url "$TORCH_INDEX_URL" "torch==$TORCH_VERSION"
 fi
 "$python" -m pip install --quiet -r "$requirements"
+# The harness itself, editable (it stays here, beside reference/), with its command: .venv/bin/ps3-autograder
+# works from any folder. Its requirements are the pinned ones above, so none are resolved again.
+"$python" -m pip install --quiet --no-deps --editable .
 if [ "$(id -u)" = 0 ] && [ -n "$WORKER_USER" ] && ! as_worker "$python" "import torch, numpy, scipy.ndimage, PIL.Image"; then
   echo "setup.sh: $WORKER_USER cannot import from $VENV; put the venv where that user can read (AUTOGRADER_VENV)" >&2
   exit 1

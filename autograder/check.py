@@ -37,6 +37,7 @@ from typing import Any
 
 from autograder import known_answers
 from autograder import problems as problem_registry
+from autograder.feedback import terminal_report
 from autograder.intake import IntakeError, take_submission
 from autograder.plugin import GradingPlugin, run_suites
 from autograder.problems import COURSE_PARTS, Problem
@@ -200,32 +201,9 @@ def all_passed(report: dict[str, Any]) -> bool:
 
 
 def describe(report: dict[str, Any], selected: tuple[Problem, ...]) -> str:
-    """The report for a terminal: a row per problem, then each failure with its smallest failing input."""
-    from tabulate import tabulate
-
-    rows = []
-    for problem in selected:
-        tests = [test for test in report["tests"] if test.get("tags", [None])[0] == problem.key]
-        failed = [test for test in tests if test["status"] != "passed"]
-        score = sum(test["score"] for test in tests)
-        if not failed:
-            state = "passed"
-        elif all("is not implemented yet" in test["output"] for test in failed) and len(failed) == len(tests):
-            state = "not implemented yet"
-        else:
-            state = f"{len(failed)} of {len(tests)} tests failed"
-            if problem.key in SHARED_PARTS:
-                state += f" (uses your {SHARED_PARTS[problem.key]})"
-        rows.append([problem.key, f"{score:g} / {problem.points:g}", state])
-    total = sum(test["score"] for test in report["tests"])
-    maximum = sum(p.points for p in selected)
-    rows.append(["total", f"{total:g} / {maximum:g}", ""])
-    lines = [tabulate(rows, headers=["problem", "points", ""], tablefmt="simple"), ""]
-    for test in report["tests"]:
-        if test["status"] != "passed" and "is not implemented yet" not in test["output"]:
-            lines.append(f"FAILED {test['number']} {test['name']} ({test['score']:g}/{test['max_score']:g})")
-            lines.extend(f"    {line}" for line in test["output"].splitlines())
-            lines.append("")
+    """The report for a terminal (:func:`autograder.feedback.terminal_report`), and what the exit status means."""
+    notes = {key: f"uses your {parts}" for key, parts in SHARED_PARTS.items()}
+    lines = [terminal_report(report, selected, notes=notes), ""]
     if all_passed(report):
         lines.append("Every public test passes. The grader runs the same tests on other generated cases: submit to be graded.")
     else:

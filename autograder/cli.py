@@ -1,15 +1,23 @@
-"""The command line: ``python -m autograder VERB ...``.
+"""The command line: ``ps3-autograder VERB ...``, the same as ``python -m autograder VERB ...``.
 
 Each verb hands its arguments to one function; the defaults shown by
 ``--help`` come from that function's signature, so the two never drift.
+
+Exit status, for every verb: 0 when it did what was asked (for ``grade``, a
+report of a real grading was written or printed), 1 when the autograder
+itself failed (a report that says so is still written, for Gradescope), 2 for
+bad arguments or input (a path that does not exist, an unknown problem):
+then nothing is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from autograder import grade, handout
 from autograder.problems import PROBLEMS
@@ -26,18 +34,35 @@ def _default(function: object, name: str) -> object:
     return inspect.signature(function).parameters[name].default  # type: ignore[arg-type]
 
 
+EXIT_STATUS = (
+    "Exit status: 0 once graded; 1 when the autograder itself failed (a report that says so is still written); "
+    "2 for bad arguments or a submission that does not exist (nothing is written)."
+)
+LIMITS = "Limits can be changed through the environment:\n" + Limits.describe()
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m autograder", description="Autograder for CS4803/7643 Problem Set 3.")
+    top = argparse.ArgumentParser(
+        prog="ps3-autograder",
+        description="Autograder for CS4803/7643 Problem Set 3 (also run as: python -m autograder).",
+        epilog=EXIT_STATUS,
+    )
     verbs = top.add_subparsers(dest="verb", required=True)
 
     grading = verbs.add_parser(
         "grade",
-        help="grade a submission (a folder or a zip) and write Gradescope's results.json",
-        epilog="Limits can be changed through the environment:\n" + Limits.describe(),
+        help="grade a submission (a folder or a zip); print the report, and write Gradescope's results.json with --results",
+        epilog=f"{EXIT_STATUS}\n\n{LIMITS}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     grading.add_argument("submission", type=Path, help="the submission: a folder or a zip, files loose or one folder deep")
-    grading.add_argument("--results", type=Path, required=True, help="where to write results.json")
+    grading.add_argument(
+        "--results",
+        type=Path,
+        default=_default(grade.main, "results"),
+        help="also write the report here, as Gradescope's results.json (mode 0644, replaced atomically); "
+        "without it, the report is only printed",
+    )
     grading.add_argument(
         "--problems",
         default=_default(grade.main, "problems"),
@@ -49,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
     many = verbs.add_parser(
         "grade-class",
         help="grade every submission in a folder (each entry, a folder or a zip, is one); one report each and a summary.csv",
+        epilog=f"{EXIT_STATUS}\n\n{LIMITS}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     many.add_argument("submissions", type=Path, help="a folder whose entries are the submissions")
     many.add_argument("--out-dir", type=Path, required=True, help="where to write <entry>.json and summary.csv")
@@ -82,12 +109,31 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.verb == "build" and arguments.thing == "handout":
         return handout.main(arguments.out, quiet=arguments.quiet)
     if arguments.verb == "problems":
-        for problem in PROBLEMS:
-            print(f"{problem.key:<16} {problem.points:>5g} points  {problem.title}  ({', '.join(problem.files)})")
-        print(f"{'total':<16} {sum(p.points for p in PROBLEMS):>5g} points")
+        print(problem_table())
         return 0
     return 2
 
 
+def problem_table() -> str:
+    """The graded problems as a table: key, points, title, the files each one grades."""
+    from tabulate import tabulate
+
+    rows = [[p.key, f"{p.points:g}", p.title, ", ".join(p.files)] for p in PROBLEMS]
+    rows.append(["total", f"{sum(p.points for p in PROBLEMS):g}", "", ""])
+    return str(tabulate(rows, headers=["problem", "points", "title", "files"], colalign=("left", "right", "left", "left")))
+
+
+def run() -> NoReturn:
+    """The console script ``ps3-autograder``: :func:`main`, then exit at once once everything is flushed.
+
+    The interpreter's teardown takes about a second once torch is loaded, and
+    nothing is left to do by then.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from autograder import problems as problem_registry
 from autograder import reference
 from autograder.case_salt import read_case_salt
+from autograder.feedback import terminal_report
 from autograder.intake import IntakeError, take_submission
 from autograder.privilege import PrivilegeError, must_be_readable, must_stay_hidden, protect_grader_files, worker_confinement
 from autograder.problems import COURSE_PARTS, Problem
@@ -35,21 +36,36 @@ if TYPE_CHECKING:
     from autograder.known_answers import Book
 
 
-def main(submission: Path, results: Path, problems: str | None = None, quiet: bool = False, device: str = "cpu") -> int:
-    """Grade ``submission`` (a folder or a zip) into ``results``; 0 once a valid report is written."""
+def main(
+    submission: Path, results: Path | None = None, problems: str | None = None, quiet: bool = False, device: str = "cpu"
+) -> int:
+    """Grade ``submission`` (a folder or a zip), print the report, and write it to ``results`` when given.
+
+    The exit status (see :mod:`autograder.cli`): 0 once graded, 1 when the
+    autograder itself failed (the report says so, and is written), 2 for bad
+    arguments or a submission that does not exist: then nothing is written.
+    """
     started = time.monotonic()
     try:
         selected = problem_registry.select(problems)
         device = resolve_device(device)
+        must_be_a_submission(Path(submission))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
-        write_results(results, autograder_failure(problem_registry.PROBLEMS, f"Bad arguments: {error}", execution_time=0.0))
         return 2
     with _fork_server_or_error(device) as server:
-        report = _grade_and_write(Path(submission), Path(results), selected, server, started, device)
+        report = _grade_and_write(Path(submission), results, selected, server, started, device)
     if not quiet:
-        print(summary(report))
-    return 0
+        print(terminal_report(report, selected))
+    return 1 if report["extra_data"].get("autograder_failed") else 0
+
+
+def must_be_a_submission(path: Path) -> None:
+    """``ValueError``, saying what is wrong, unless ``path`` is a folder or a file (a zip, or what intake says is not one)."""
+    if not path.exists():
+        raise ValueError(f"{path} does not exist")
+    if not (path.is_dir() or path.is_file()):
+        raise ValueError(f"{path} is neither a folder nor a file")
 
 
 def class_main(submissions: Path, out_dir: Path, problems: str | None = None, quiet: bool = False, device: str = "cpu") -> int:
@@ -58,6 +74,9 @@ def class_main(submissions: Path, out_dir: Path, problems: str | None = None, qu
     Each report goes to ``out_dir/<entry>.json``, and one line per submission
     to ``out_dir/summary.csv``. One grader and one fork server serve them all,
     so the start-up is paid once; each submission still gets fresh workers.
+    As root, ``out_dir`` is closed to others (0700) while student code runs,
+    so that no worker reads another student's report, and opened (0755) at the end.
+    Exit status as :func:`main`'s: 1 when the autograder failed on any submission.
     """
     try:
         selected = problem_registry.select(problems)
@@ -69,20 +88,28 @@ def class_main(submissions: Path, out_dir: Path, problems: str | None = None, qu
         print(f"error: {submissions} is not a folder of submissions", file=sys.stderr)
         return 2
     entries = sorted(e for e in Path(submissions).iterdir() if not e.name.startswith("."))
+    if not entries:
+        print(f"error: {submissions} holds no submissions (no folder or zip in it)", file=sys.stderr)
+        return 2
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
+    as_root = os.geteuid() == 0
+    if as_root:
         Path(out_dir).chmod(0o700)  # other students' reports are not the worker user's to read
     rows: list[list[object]] = []
+    failed = False
     try:
         with _fork_server_or_error(device) as server:
             for entry in entries:
                 report = _grade_and_write(entry, Path(out_dir) / f"{entry.name}.json", selected, server, time.monotonic(), device)
                 rows.append(summary_row(entry.name, report, selected))
+                failed = failed or bool(report["extra_data"].get("autograder_failed"))
                 if not quiet:
                     print(f"{entry.name}: {report['score']:g} / {rows[-1][2]:g}", flush=True)
     finally:
         write_summary(Path(out_dir) / "summary.csv", rows, selected)
-    return 0
+        if as_root:
+            Path(out_dir).chmod(0o755)
+    return 1 if failed else 0
 
 
 @contextlib.contextmanager
@@ -182,13 +209,13 @@ def resolve_device(device: str) -> str:
 
 def _grade_and_write(
     submission: Path,
-    results: Path,
+    results: Path | None,
     selected: tuple[Problem, ...],
     server: ForkServer | Exception,
     started: float,
     device: str,
 ) -> dict[str, Any]:
-    """Grade one submission and write its report, whatever happens."""
+    """Grade one submission and write its report to ``results`` (when given), whatever happens."""
     try:
         if isinstance(server, PrivilegeError):
             raise RuntimeError(f"student code cannot be run safely here: {server}")
@@ -200,10 +227,12 @@ def _grade_and_write(
         traceback.print_exception(type(error), error, error.__traceback__)
         report = autograder_failure(selected, f"{type(error).__name__}: {error}", execution_time=time.monotonic() - started)
         if isinstance(error, KeyboardInterrupt):
-            write_results(results, report)
+            if results is not None:
+                write_results(results, report)
             raise
     report["execution_time"] = round(time.monotonic() - started, 3)
-    write_results(results, report)
+    if results is not None:
+        write_results(results, report)
     return report
 
 
@@ -249,7 +278,7 @@ def summary_row(name: str, report: dict[str, Any], selected: tuple[Problem, ...]
         report["score"],
         maximum,
         *(problems.get(p.key, {}).get("score", 0.0) for p in selected),
-        report["extra_data"].get("autograder_failed", False),
+        "yes" if report["extra_data"].get("autograder_failed", False) else "no",
         report["execution_time"],
     ]
 
@@ -259,16 +288,3 @@ def write_summary(path: Path, rows: list[list[object]], selected: tuple[Problem,
         writer = csv.writer(stream)
         writer.writerow(["submission", "score", "max_score", *(p.key for p in selected), "autograder_failed", "seconds"])
         writer.writerows(rows)
-
-
-def summary(report: dict[str, Any]) -> str:
-    """The report for a terminal: the overall output, then every failed test's message."""
-    lines = [report["output"], ""]
-    for test in report["tests"]:
-        if test["status"] == "failed":
-            lines.append(f"FAILED {test['number']} {test['name']} ({test['score']:g}/{test['max_score']:g})")
-            lines.extend(f"    {line}" for line in test["output"].splitlines())
-            lines.append("")
-    total = sum(test["max_score"] for test in report["tests"])
-    lines.append(f"Total: {report['score']:g} / {total:g}")
-    return "\n".join(lines)

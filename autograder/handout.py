@@ -46,6 +46,7 @@ CHECK_MODULES = (
     "compare.py",
     "course_setting.py",
     "failures.py",
+    "feedback.py",
     "intake.py",
     "known_answers.py",
     "mistakes.py",

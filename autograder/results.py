@@ -55,6 +55,9 @@ AUTOGRADER_FAILED = (
     "AUTOGRADER ERROR: the autograder itself failed, so this submission was not (fully) graded. "
     "This is not a problem with your code; please tell the course staff."
 )
+RESULTS_MODE = 0o644
+"""A report's permissions: anyone may read it (a TA reads what the grader wrote as root). It is written once
+grading is over, when no student code runs; ``grade-class`` keeps its folder closed while it grades."""
 AUTOGRADER_FAILED_IN_TEST = "The autograder failed in this test (not your fault; please tell the course staff)"
 
 
@@ -234,8 +237,8 @@ def validate(results: dict[str, Any], *, against_schema: bool = True) -> None:
         raise ValueError(f"the score {results['score']} is not the sum of the tests' scores {total}")
 
 
-def write_results(path: Path, results: dict[str, Any], *, against_schema: bool = True) -> None:
-    """Validate ``results`` and write it to ``path`` atomically, in UTF-8.
+def write_results(path: Path, results: dict[str, Any], *, against_schema: bool = True, mode: int = RESULTS_MODE) -> None:
+    """Validate ``results`` and write it to ``path`` atomically, in UTF-8, with permissions ``mode``.
 
     Every string of the report (keys included) is made printable first, so
     that a report built some other way than by :func:`build_results` is still
@@ -252,6 +255,7 @@ def write_results(path: Path, results: dict[str, Any], *, against_schema: bool =
             stream.write("\n")
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
