@@ -124,6 +124,33 @@ def starter_digest(data: bytes) -> str:
     return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
 
 
+def collect_submission_script() -> bytes:
+    """``collect_submission.py`` with the submitted files and their starter code's digests filled in.
+
+    The starter code ships a copy (``student_template/collect_submission.py``);
+    ``tests/test_handout.py`` checks that it is this one, and
+    :func:`write_template_collector` writes it again when the starter code changes.
+    """
+    starters = {}
+    for path in ALLOWLIST:
+        source = TEMPLATE_DIR / path
+        if not source.is_file():
+            raise HandoutError(f"the starter code has no {path} ({source})")
+        starters[path] = starter_digest(source.read_bytes())
+    collect = (HANDOUT_FILES / "collect_submission.py").read_text(encoding="utf-8")
+    if SUBMITTED_MARKER not in collect:
+        raise HandoutError(f"collect_submission.py has no line {SUBMITTED_MARKER!r} to fill in")
+    filled = f"SUBMITTED: dict[str, str] = {json.dumps(starters, indent=4)}"
+    return collect.replace(SUBMITTED_MARKER, filled).encode()
+
+
+def write_template_collector() -> Path:
+    """Write the starter code's ``collect_submission.py`` again (after a change to the starter code)."""
+    path = TEMPLATE_DIR / "collect_submission.py"
+    path.write_bytes(collect_submission_script())
+    return path
+
+
 def handout_files() -> dict[str, bytes]:
     """Every file of the handout, by its path in the handout."""
     files: dict[str, bytes] = {}
@@ -134,12 +161,7 @@ def handout_files() -> dict[str, bytes]:
         files[path] = source.read_bytes()
     for path in SUPPORT_FILES:
         files[path] = (REFERENCE_DIR / path).read_bytes()
-    submitted = {path: starter_digest(files[path]) for path in ALLOWLIST}
-    collect = (HANDOUT_FILES / "collect_submission.py").read_text(encoding="utf-8")
-    if SUBMITTED_MARKER not in collect:
-        raise HandoutError(f"collect_submission.py has no line {SUBMITTED_MARKER!r} to fill in")
-    filled = f"SUBMITTED: dict[str, str] = {json.dumps(submitted, indent=4)}"
-    files["collect_submission.py"] = collect.replace(SUBMITTED_MARKER, filled).encode()
+    files["collect_submission.py"] = collect_submission_script()
     listing = "\n".join(f"- `{path}`" for path in ALLOWLIST)
     readme = (HANDOUT_FILES / "README.md").read_text(encoding="utf-8")
     files["README.md"] = readme.replace("__FILES__", listing).encode()

@@ -162,6 +162,16 @@ def test_collect_submission_packs_the_submitted_files_and_says_what_is_missing_o
     assert f"handed out (they earn nothing yet): {ALLOWLIST[1]}\n" in collect(work).stdout, "line endings do not count"
 
 
+def test_the_starter_code_ships_the_same_collect_submission_py() -> None:
+    """The template holds collect_submission.py too, the handout's exactly: the starter digests are the template's own."""
+    from autograder.handout import collect_submission_script
+
+    assert (TEMPLATE_DIR / "collect_submission.py").read_bytes() == collect_submission_script(), (
+        "the starter code changed: write student_template/collect_submission.py again with "
+        '.venv/bin/python -c "from autograder.handout import write_template_collector; write_template_collector()"'
+    )
+
+
 def test_collect_submissions_zip_is_graded_as_the_folder_is(handout: Path, tmp_path: Path) -> None:
     folder = tmp_path / "ps3"
     folder.mkdir()
