@@ -35,6 +35,13 @@ def test_tensors_round_trip_exactly(dtype: torch.dtype, shape: tuple[int, ...]) 
     assert torch.equal(received, original)
 
 
+def test_a_broadcast_single_element_round_trips() -> None:
+    """A one-element tensor expanded from a scalar has stride 0, yet counts as contiguous (a gradient can be one)."""
+    original = torch.tensor(2.5).expand(1, 1, 1, 1)
+    received = round_trip(original)
+    assert type(received) is torch.Tensor and received.shape == (1, 1, 1, 1) and float(received) == 2.5
+
+
 def test_structures_numbers_and_markers_round_trip() -> None:
     value = {"a": [1, 2.5, None, True, "text"], "b": (float("nan"), float("inf"), -float("inf")), "c": Opaque("x.Y")}
     received = round_trip(value)

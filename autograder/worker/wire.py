@@ -174,7 +174,10 @@ def _encode_tensor(tensor: torch.Tensor, buffers: list[bytes], *, kind: str) -> 
             raise WireError(f"cannot send a tensor of dtype {dtype}")
         shape = list(plain.shape)
         _check_shape(shape)
-        raw = plain.reshape(-1).view(torch.uint8).numpy().tobytes() if plain.numel() else b""
+        flat = plain.reshape(-1)
+        if flat.numel() and flat.stride(0) != 1:  # one element broadcast (expand) stays "contiguous" with stride 0
+            flat = flat.clone(memory_format=torch.contiguous_format)
+        raw = flat.view(torch.uint8).numpy().tobytes() if plain.numel() else b""
     node = {"$tensor": len(buffers), "dtype": DTYPE_NAMES[dtype], "shape": shape, "kind": kind}
     if tensor.requires_grad:
         node["requires_grad"] = True
