@@ -129,9 +129,12 @@ def run() -> NoReturn:
     The interpreter's teardown takes about a second once torch is loaded, and
     nothing is left to do by then.
     """
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        code = main()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the report piped into a reader that stopped (head): nothing more to say
+        code = 0
     os._exit(code)
 
 

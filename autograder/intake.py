@@ -42,6 +42,8 @@ MAX_ENTRIES = 20000  # in a zip's directory, or looked at in a folder
 MAX_DIRECTORY_BYTES = MAX_ENTRIES * 512  # a zip's directory: 20000 entries with names of up to ~460 characters
 MAX_LISTED = 30
 JUNK_NAMES = {"__MACOSX", ".DS_Store", "__pycache__", ".ipynb_checkpoints", ".git"}
+HANDOUT_TOOLS = ("collect_submission.py", "check.py", "checker/")
+"""The handout's own tools, at the top of a submission: not graded, and not worth a line in the report."""
 
 
 @dataclass
@@ -166,7 +168,8 @@ def _read_folder(root: Path, intake: Intake) -> dict[str, bytes]:
     for path in sorted(found):
         relative = path.relative_to(root).as_posix()
         if relative not in wanted:
-            intake.ignored.append(relative)
+            if not relative.startswith(HANDOUT_TOOLS):
+                intake.ignored.append(relative)
             continue
         mode = path.lstat().st_mode
         if stat.S_ISLNK(mode):
@@ -237,7 +240,8 @@ def _read_zip(path: Path, intake: Intake) -> dict[str, bytes]:
         for name, info in sorted(entries.items()):
             relative = name[len(prefix) :] if name.startswith(prefix) else name
             if relative not in wanted:
-                intake.ignored.append(name)
+                if not relative.startswith(HANDOUT_TOOLS):
+                    intake.ignored.append(name)
                 continue
             kind = stat.S_IFMT(info.external_attr >> 16)
             if kind == stat.S_IFLNK:
