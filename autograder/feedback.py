@@ -7,7 +7,7 @@ shows (for ``grade``, ``grade-class`` and the handout's ``check.py``):
 - a table, one row per problem: its points, and "passed", or the one reason
   all its tests failed for when that reason fits on a line (not implemented
   yet, a file missing or not importable), or how many tests failed;
-- for each problem with failures to read: the tests that passed, by number,
+- for each problem with failures to read: the tests that passed, with their points,
   then each failure; a failure whose root cause (``extra_data.cause``, see
   :func:`autograder.plugin.failure_cause`) was shown in full by an earlier
   test of the same problem is referred to that test in one line.
@@ -55,7 +55,7 @@ def terminal_report(report: Mapping[str, Any], selected: tuple[Problem, ...], *,
     total = sum(test["score"] for test in report["tests"])
     rows.append(["Total", f"{total:g} / {sum(p.points for p in selected):g}", ""])
     parts = [report_text(report)]
-    parts.append(tabulate(rows, headers=["Problem", "Points", ""], tablefmt="simple", disable_numparse=True))
+    parts.append(tabulate(rows, headers=["Problem", "Points", "Result"], tablefmt="simple", disable_numparse=True))
     parts.extend(sections)
     return "\n\n".join(part for part in parts if part)
 
@@ -94,7 +94,7 @@ def one_reason(failed: list[dict[str, Any]]) -> str | None:
 def problem_section(problem: Problem, tests: list[dict[str, Any]], score: float) -> str:
     """One problem's passed tests and failures, each root cause in full once."""
     lines = [f"{problem.title}: {score:g} / {problem.points:g}"]
-    passed = [test["number"] for test in tests if test["status"] == "passed"]
+    passed = [f"{test['number']} ({test['max_score']:g})" for test in tests if test["status"] == "passed"]
     if passed:
         lines.append(f"{INDENT[:2]}passed: {', '.join(passed)}")
     shown: dict[str, str] = {}
