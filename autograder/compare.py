@@ -170,7 +170,7 @@ def known_mistake(
         return None
     if isinstance(received, np.ndarray):
         received = torch.from_numpy(received)
-    if isinstance(received, (int, float)) and not isinstance(received, bool):
+    if isinstance(received, (int, float, np.floating)) and not isinstance(received, bool):
         received = torch.tensor(float(received))
     if type(received) is not torch.Tensor or not _is_real(received):
         return None
@@ -405,6 +405,7 @@ def expect_gradients(
     what: str,
     names: Sequence[str],
     mistakes: Sequence[Suspect] = (),
+    detached: Sequence[Suspect] = (),
 ) -> None:
     """The student's gradients (``reply.grads``) match ``expected``, one per input in ``names``.
 
@@ -413,11 +414,20 @@ def expect_gradients(
     A result that autograd cannot differentiate fails, unless every expected
     gradient is zero: a loss that is a constant 0 for this input (a 1-pixel
     image has no neighbours) is correct whether or not it is connected.
+    ``detached`` are known mistakes that explain such a result from its value
+    (``reply.value``; a prediction is held to the gradients' tolerance): a
+    loss whose value is right yet has no gradient was cut off from autograd
+    (``.item()``, numpy, ``.detach()``, ``Variable(loss)``).
     """
     if reply.not_differentiable is not None:
         if all(not bool(g.any()) for g in expected):
             return
-        raise PropertyFailed(f"{what} is not differentiable: {reply.not_differentiable}")
+        failure = PropertyFailed(f"{what} is not differentiable: {reply.not_differentiable}")
+        dtype = expected[0].dtype if expected else FINEST_PRECISION
+        mistake = known_mistake(reply.value, torch.zeros((), dtype=dtype), detached)
+        if mistake is None:
+            raise failure
+        raise with_mistake(PropertyFailed(f"{failure}\n{mistake.hint}"), mistake)
     for index, (name, received, wanted) in enumerate(zip_strict(names, reply.grads, expected)):
         suspects = mistakes if index == 0 else ()
         expect_close(received, wanted, what=f"The gradient of {what} with respect to {name}", mistakes=suspects)

@@ -20,11 +20,14 @@ each hint fires on its scenarios and on no correct variant.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from autograder.failures import PropertyFailed, StudentRaised
 
 MISTAKES: dict[str, Mistake] = {}
 """Every known mistake, by key (``problem.name``)."""
@@ -94,3 +97,25 @@ def diagnose(
         except Exception:  # noqa: BLE001 - a suspect that cannot be checked (no reference in the handout) is passed over
             continue
     return None
+
+
+@contextlib.contextmanager
+def raising(mistake: Mistake, when: Callable[[StudentRaised], bool]) -> Iterator[None]:
+    """Student code that raises the error ``mistake`` makes (``when`` tells it by the error) fails with its hint.
+
+    Some mistakes show as an exception, not as numbers: ``view(1, C, H*W)``
+    raises on a batch of two. The failure keeps the student's error and where
+    it was raised, ends with the hint, and carries the mistake as its cause.
+    """
+    try:
+        yield
+    except StudentRaised as error:
+        try:
+            fits = when(error)
+        except Exception:  # noqa: BLE001 - as with a suspect, a test that cannot be made is passed over
+            fits = False
+        if not fits:
+            raise
+        failure = PropertyFailed(f"{error}\n{mistake.hint}")
+        failure.mistake = mistake  # type: ignore[attr-defined]
+        raise failure from None
