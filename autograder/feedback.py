@@ -113,7 +113,7 @@ def problem_section(problem: Problem, tests: list[dict[str, Any]], score: float)
     for cause, tests_with_it in later.items():
         numbers = ", ".join(test["number"] for test in tests_with_it)
         lost = sum(test["max_score"] - test["score"] for test in tests_with_it)
-        lines.append(f"{INDENT[:2]}FAILED {numbers} (0/{lost:g}): the same cause as {shown[cause]} ({_cause_words(cause)})")
+        lines.append(f"{INDENT[:2]}FAILED {numbers} (0/{lost:g}): {_same_cause(cause, shown[cause])}")
     return "\n".join(lines)
 
 
@@ -122,8 +122,10 @@ def _title(test: Mapping[str, Any]) -> str:
     return str(test["name"]).partition(": ")[2] or str(test["name"])
 
 
-def _cause_words(cause: str) -> str:
-    return cause.replace("known mistake: ", "a known mistake, ", 1) if cause.startswith("known mistake: ") else cause
+def _same_cause(cause: str, first: str) -> str:
+    if cause.startswith("known mistake: "):
+        return f"the same known mistake as {first}"
+    return f"the same cause as {first} ({cause})"
 
 
 def _cut(text: str) -> list[str]:

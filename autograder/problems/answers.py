@@ -98,7 +98,10 @@ def expect_gate(student: StudentCode, gate: str, truth_table: list[int]) -> None
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting_and_gate(student: StudentCode) -> None:
-    """Problem 4: the threshold neuron with W_AND, B_AND computes AND on all four inputs"""
+    """Problem 4: W_AND, B_AND compute AND
+
+    The threshold neuron f(x) = 1 if w.x + b >= 0 with W_AND, B_AND computes AND on all four inputs.
+    """
     expect_gate(student, "AND", [0, 0, 0, 1])
 
 
@@ -107,7 +110,10 @@ def test_course_setting_and_gate(student: StudentCode) -> None:
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting_or_gate(student: StudentCode) -> None:
-    """Problem 4: the threshold neuron with W_OR, B_OR computes OR on all four inputs"""
+    """Problem 4: W_OR, B_OR compute OR
+
+    The threshold neuron f(x) = 1 if w.x + b >= 0 with W_OR, B_OR computes OR on all four inputs.
+    """
     expect_gate(student, "OR", [0, 1, 1, 1])
 
 
@@ -160,7 +166,10 @@ def expect_piece(student: StudentCode, x0: int) -> None:
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting_piece_at_2(student: StudentCode) -> None:
-    """Problem 6: PIECEWISE[2] is the slope and intercept of the network's linear piece at x = 2"""
+    """Problem 6: PIECEWISE[2] is the piece at x = 2
+
+    PIECEWISE[2] = (W, b) is the slope and intercept of the network's linear piece at x = 2.
+    """
     expect_piece(student, 2)
 
 
@@ -169,7 +178,10 @@ def test_course_setting_piece_at_2(student: StudentCode) -> None:
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting_piece_at_minus_1(student: StudentCode) -> None:
-    """Problem 6: PIECEWISE[-1] is the slope and intercept of the network's linear piece at x = -1"""
+    """Problem 6: PIECEWISE[-1] is the piece at x = -1
+
+    PIECEWISE[-1] = (W, b) is the slope and intercept of the network's linear piece at x = -1.
+    """
     expect_piece(student, -1)
 
 
@@ -178,7 +190,10 @@ def test_course_setting_piece_at_minus_1(student: StudentCode) -> None:
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting_piece_at_1(student: StudentCode) -> None:
-    """Problem 6: PIECEWISE[1] is the slope and intercept of the network's linear piece at x = 1"""
+    """Problem 6: PIECEWISE[1] is the piece at x = 1
+
+    PIECEWISE[1] = (W, b) is the slope and intercept of the network's linear piece at x = 1.
+    """
     expect_piece(student, 1)
 
 
@@ -219,7 +234,11 @@ def course_count(function: str, *arguments: int) -> int:
 @settings(max_examples=30)
 @given(d=st.integers(1, 40))
 def test_regions_one_layer(student: StudentCode, d: int) -> None:
-    """Problem 7: regions_one_layer(d) counts the regions one layer identifies onto (0, 1)^d (brute-forced for d <= 4)"""
+    """Problem 7: regions_one_layer(d) counts the regions
+
+    For d from 1 to 40, regions_one_layer(d) is the number of regions one layer identifies onto (0, 1)^d (counted by
+    brute force for d <= 4).
+    """
     expected = identified_regions(d, 1) if d <= 4 else course_count("regions_one_layer", d)
     expect_count(student, "regions_one_layer", (d,), expected)
 
@@ -237,7 +256,11 @@ def test_regions_one_layer(student: StudentCode, d: int) -> None:
     n_g=st.integers(1, 10**6),
 )
 def test_regions_composed(student: StudentCode, d: int, layers_f: int, layers_g: int, n_f: int, n_g: int) -> None:
-    """Problem 8: regions_composed(n_f, n_g) counts what f o g identifies: brute-forced on stacks of the seed's layer, and in general"""
+    """Problem 8: regions_composed(n_f, n_g) is f o g's count
+
+    regions_composed(n_f, n_g) counts the regions f o g identifies: on stacks of the problem's layer (counted by brute
+    force), and for any n_f and n_g.
+    """
     brute = (identified_regions(d, layers_f), identified_regions(d, layers_g), identified_regions(d, layers_f + layers_g))
     expect_count(student, "regions_composed", brute[:2], brute[2])
     expect_count(student, "regions_composed", (n_f, n_g), course_count("regions_composed", n_f, n_g))
@@ -250,7 +273,11 @@ def test_regions_composed(student: StudentCode, d: int, layers_f: int, layers_g:
 @settings(max_examples=100)  # every one of the 96 pairs: int64 overflows (from d * L = 63) are never left to luck
 @given(d=st.integers(1, 12), layers=st.integers(1, 8))
 def test_regions_deep(student: StudentCode, d: int, layers: int) -> None:
-    """Problem 9: regions_deep(d, L) counts the regions L layers identify (brute-forced for d * L <= 6)"""
+    """Problem 9: regions_deep(d, L) counts the regions
+
+    For d from 1 to 12 and L from 1 to 8, regions_deep(d, L) is the number of regions L layers identify (counted by
+    brute force for d * L <= 6).
+    """
     expected = identified_regions(d, layers) if d * layers <= 6 else course_count("regions_deep", d, layers)
     expect_count(student, "regions_deep", (d, layers), expected)
 
@@ -281,7 +308,7 @@ class LeastSquaresCase:
         return 0.25 / float(torch.linalg.matrix_norm(X, ord=2)) ** 2
 
     def describe(self) -> str:
-        return f"a system of {self.n} equations in {self.d} unknowns"
+        return f"a system of {self.n} equation{'s' if self.n != 1 else ''} in {self.d} unknowns"
 
 
 @st.composite
@@ -342,7 +369,11 @@ def expect_first_step(student: StudentCode, case: LeastSquaresCase, X: torch.Ten
 @settings(max_examples=12)
 @given(case=least_squares_cases(), steps=st.integers(2, 40))
 def test_gradient_descent_reaches_the_minimum_norm_solution(student: StudentCode, case: LeastSquaresCase, steps: int) -> None:
-    """Problem 10: gradient descent starts at w = 0, steps by lr, follows the iteration step by step, and converges to the minimum-norm solution"""
+    """Problem 10: gradient descent's steps and limit match
+
+    On generated under-determined systems, gradient_descent_least_squares starts at w = 0, steps by lr along the
+    gradient, follows the iteration step by step, and converges to the minimum-norm solution.
+    """
     X, y = case.system()
     lr = case.step_size()
     factor = expect_first_step(student, case, X, y, lr)
@@ -370,7 +401,11 @@ def test_gradient_descent_reaches_the_minimum_norm_solution(student: StudentCode
 @settings(max_examples=15)
 @given(case=least_squares_cases())
 def test_min_norm_solution(student: StudentCode, case: LeastSquaresCase) -> None:
-    """Problem 10: min_norm_solution(X, y) solves X w = y with the smallest norm"""
+    """Problem 10: min_norm_solution(X, y) matches pinv
+
+    On generated under-determined systems, min_norm_solution(X, y) solves X w = y with the smallest norm
+    (pinv(X) @ y).
+    """
     X, y = case.system()
     expect_close(
         student.call(Target(MODULE, "min_norm_solution"), X, y).value,
@@ -444,7 +479,10 @@ def expect_fields(
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting_feature_map_sizes_of_the_seed_network(student: StudentCode) -> None:
-    """Problem 13 (c): the sizes of f_1..f_7 from f_0 = 259, for the problem's seven layers"""
+    """Problem 13 (c): feature map sizes f_1..f_7
+
+    feature_map_size gives the sizes of f_1..f_7 from f_0 = 259, for the problem's seven layers.
+    """
     size = SEED_INPUT
     for layer, (k, s, p) in enumerate(SEED_LAYERS, start=1):
         what = f"feature_map_size({size}, {k}, {s}, {p}) (the size of f_{layer})"
@@ -462,7 +500,10 @@ def test_course_setting_feature_map_sizes_of_the_seed_network(student: StudentCo
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting_receptive_fields_of_the_seed_network(student: StudentCode) -> None:
-    """Problem 13 (b, c): the receptive fields of a pixel of f_1..f_7, for the problem's seven layers"""
+    """Problem 13 (b, c): receptive fields of f_1..f_7
+
+    receptive_fields gives the receptive fields of a pixel of f_1..f_7, for the problem's seven layers.
+    """
     expect_fields(student, SEED_LAYERS, measured_receptive_fields(SEED_LAYERS), fixed=True)
 
 
@@ -479,7 +520,11 @@ def layer_specs(draw: st.DrawFn) -> tuple[int, int, int]:
 @settings(max_examples=60)
 @given(size=st.integers(1, 300), k=st.integers(1, 11), s=st.integers(1, 5), p=st.integers(0, 5))
 def test_feature_map_size_follows_equation_26(student: StudentCode, size: int, k: int, s: int, p: int) -> None:
-    """Problem 13: feature_map_size(size, k, s, p) follows equation (26), rounding down when the division is not exact"""
+    """Problem 13: feature_map_size follows equation (26)
+
+    On generated sizes, kernels, strides and paddings, feature_map_size(size, k, s, p) follows equation (26), rounding
+    down when the division is not exact.
+    """
     assume(size + 2 * p >= k)
     what = f"feature_map_size({size}, {k}, {s}, {p})"
     received = integer(student.call(Target(MODULE, "feature_map_size"), size, k, s, p).value, what)
@@ -493,5 +538,9 @@ def test_feature_map_size_follows_equation_26(student: StudentCode, size: int, k
 @settings(max_examples=40)
 @given(layers=st.lists(layer_specs(), min_size=1, max_size=6).map(tuple))
 def test_receptive_fields_match_a_measurement(student: StudentCode, layers: tuple[tuple[int, int, int], ...]) -> None:
-    """Problem 13: receptive_fields(layers) matches the field measured by backpropagating one pixel through a stack of convolutions"""
+    """Problem 13: receptive_fields matches a measurement
+
+    On generated stacks of 1 to 6 convolutions, receptive_fields(layers) matches the fields measured by backpropagating
+    one pixel through the stack.
+    """
     expect_fields(student, layers, measured_receptive_fields(layers))

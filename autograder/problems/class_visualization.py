@@ -78,7 +78,10 @@ class VisualizationCase:
 
     def describe(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.options().items() if k not in ("show_every", "generate_plots"))
-        return f"create_class_visualization(target_y={self.target()}, ..., {options}) with model seed {self.model_seed}, seed {self.seed}"
+        return (
+            f"create_class_visualization(target_y={self.target()}, class_names, model, dtype, {options}) with model a "
+            f"SqueezeNet 1.1 with random weights (seed {self.model_seed}), the starting image drawn from seed {self.seed}"
+        )
 
 
 @cache
@@ -174,7 +177,11 @@ def expect_same_run(student: StudentCode, case: VisualizationCase, *, fixed: boo
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting(student: StudentCode) -> None:
-    """In the course's setting (its options: l2_reg 1e-3, learning rate 25, blur every 10, jitter up to 16; 12 steps), the final image matches"""
+    """Course's setting: the final image matches
+
+    The course's options (l2_reg 1e-3, learning_rate 25, blur_every 10, max_jitter 16), shortened to 12 steps at 64
+    pixels, on SqueezeNet 1.1 (random weights): the final image matches the solution's.
+    """
     expect_same_run(student, COURSE_CASE, fixed=True)
 
 
@@ -185,7 +192,11 @@ def test_course_setting(student: StudentCode) -> None:
 @settings(max_examples=10)
 @given(case=visualization_cases())
 def test_matches_reference_on_generated_runs(student: StudentCode, case: VisualizationCase) -> None:
-    """On generated short runs (other targets, models, sizes, regularisation, learning rates, blurs and jitters), the final image matches"""
+    """Generated runs: the final image matches
+
+    On generated short runs (other targets, random weights, sizes, l2_reg, learning rates, blurs and jitters), the final
+    image matches the solution's.
+    """
     expect_same_run(student, case)
 
 
@@ -196,7 +207,11 @@ def test_matches_reference_on_generated_runs(student: StudentCode, case: Visuali
 @settings(max_examples=5)
 @given(case=visualization_cases(l2_regs=(1e-6, 0.0)))
 def test_target_score_rises_and_pixels_stay_in_range(student: StudentCode, case: VisualizationCase) -> None:
-    """The run raises the target's score (above the same run without steps) and keeps every channel in its valid range (no reference needed)"""
+    """The target's score rises; pixels stay in range
+
+    On generated short runs (little or no l2_reg), the final image has the shape (1, 3, image_size, image_size), keeps
+    every channel in its valid range, and scores the target higher than the same run without steps.
+    """
     image = student_run(student, case).to(torch.float64)
     shape = (1, 3, case.image_size, case.image_size)
     what = f"The final image of {case.describe()}"

@@ -45,8 +45,12 @@ class ConvCase:
     def kernel(self) -> torch.Tensor:
         return seeded(self.kernel_size, torch.float64, self.seed)
 
-    def describe(self, function: str) -> str:
-        return f"{function}(kernel of shape {self.kernel_size}, input_size={self.input_size}, stride={self.stride}, padding={self.padding})"
+    def describe(self, function: str | None = None) -> str:
+        """The call of ``function`` on this case, or the case alone (the smallest failing input)."""
+        arguments = f"input_size={self.input_size}, stride={self.stride}, padding={self.padding}"
+        if function is None:
+            return f"a kernel of shape {self.kernel_size}, {arguments}"
+        return f"{function}(kernel, {arguments}) with a kernel of shape {self.kernel_size}"
 
 
 def output_size(case: ConvCase, *, transposed: bool) -> tuple[int, int]:
@@ -118,7 +122,11 @@ SEED_Q2 = ConvCase((2, 2), (2, 2), stride=2, padding=0)
 @settings(max_examples=8)
 @given(seed=seeds())
 def test_course_setting_q1_matrix(student: StudentCode, seed: int) -> None:
-    """Problem 1: q1_matrix(kernel) is the matrix of the stride-4, padding-2 convolution of a 3x3 input by a 3x3 kernel"""
+    """Problem 1: q1_matrix(kernel) matches conv2d
+
+    On generated 3x3 kernels, q1_matrix(kernel) is the matrix of the stride-4, padding-2 convolution of a 3x3 input by
+    the kernel.
+    """
     case = ConvCase(SEED_Q1.kernel_size, SEED_Q1.input_size, SEED_Q1.stride, SEED_Q1.padding, seed)
     received = student.call(Q1_MATRIX, case.kernel()).value
     expect_operator_matrix(
@@ -133,7 +141,11 @@ def test_course_setting_q1_matrix(student: StudentCode, seed: int) -> None:
 @settings(max_examples=8)
 @given(seed=seeds())
 def test_course_setting_q2_matrix(student: StudentCode, seed: int) -> None:
-    """Problem 2: q2_matrix(kernel) is the matrix of the stride-2 transposed convolution of a 2x2 input by a 2x2 kernel"""
+    """Problem 2: q2_matrix matches conv_transpose2d
+
+    On generated 2x2 kernels, q2_matrix(kernel) is the matrix of the stride-2 transposed convolution of a 2x2 input by
+    the kernel.
+    """
     case = ConvCase(SEED_Q2.kernel_size, SEED_Q2.input_size, SEED_Q2.stride, SEED_Q2.padding, seed)
     received = student.call(Q2_MATRIX, case.kernel()).value
     expect_operator_matrix(
@@ -148,7 +160,11 @@ def test_course_setting_q2_matrix(student: StudentCode, seed: int) -> None:
 @settings(max_examples=8)
 @given(seed=seeds())
 def test_course_setting_q3_conv_matrix(student: StudentCode, seed: int) -> None:
-    """Problem 3: q3_conv_matrix(kernel4) is the (16, 4) matrix of the (4, 1, 1, 1) convolution, output ordered channel, row, column"""
+    """Problem 3: q3_conv_matrix(kernel4) matches
+
+    On generated weights kernel4, q3_conv_matrix(kernel4) is the (16, 4) matrix of the (4, 1, 1, 1) convolution on a 2x2
+    input, its output ordered channel, row, column.
+    """
     kernel4 = seeded((4,), torch.float64, seed)
     basis = torch.eye(4, dtype=torch.float64).reshape(4, 1, 2, 2)
     expected = F.conv2d(basis, kernel4.reshape(4, 1, 1, 1)).reshape(4, 16).T
@@ -198,7 +214,11 @@ def rounded(values: torch.Tensor) -> list[float]:
 @settings(max_examples=10)
 @given(kernel_seed=seeds(), input_seed=seeds())
 def test_course_setting_q3_identity(student: StudentCode, kernel_seed: int, input_seed: int) -> None:
-    """Problem 3: the convolution's output, permuted, equals the stride-2 transposed convolution by q3_transposed_kernel, which holds the four weights"""
+    """Problem 3: permuted conv = transposed conv
+
+    On generated weights k and inputs x, q3_transposed_kernel(k) is a 2x2 kernel holding the four weights, and
+    (q3_conv_matrix(k) @ x)[q3_permutation()] equals the stride-2 transposed convolution of x by it.
+    """
     kernel4 = seeded((4,), torch.float64, kernel_seed)
     x = seeded((4,), torch.float64, input_seed, salt=1)
     permutation = student_permutation(student)
@@ -268,7 +288,11 @@ def permutation_mistake(permutation: list[int]) -> str | None:
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting_q3_permutation_reorders_into_a_transposed_convolution(student: StudentCode) -> None:
-    """Problem 3: q3_permutation() takes every output of the transposed convolution from the convolution's output at the same input pixel, one channel per kernel entry"""
+    """Problem 3: q3_permutation() reorders correctly
+
+    q3_permutation() takes every output of the transposed convolution from the convolution's output at the same input
+    pixel, one channel per kernel entry (any such reordering is correct).
+    """
     permutation = student_permutation(student).tolist()
     mistake = permutation_mistake(permutation)
     expect(
@@ -297,7 +321,11 @@ EDGE_CASES = (
 @example(case=EDGE_CASES[2])
 @example(case=EDGE_CASES[3])
 def test_conv2d_matrix_matches_conv2d(student: StudentCode, case: ConvCase) -> None:
-    """conv2d_matrix is the matrix of F.conv2d for any kernel (1x1 to 5x5), input (up to 9x9), stride (1-5) and padding (0-4)"""
+    """conv2d_matrix matches F.conv2d
+
+    On generated kernels (1x1 to 5x5), inputs (up to 9x9), strides (1 to 5) and paddings (0 to 4), conv2d_matrix is the
+    matrix of F.conv2d.
+    """
     received = student.call(
         CONV2D_MATRIX, case.kernel(), case.input_size, kwargs={"stride": case.stride, "padding": case.padding}
     ).value
@@ -314,7 +342,11 @@ def test_conv2d_matrix_matches_conv2d(student: StudentCode, case: ConvCase) -> N
 @example(case=ConvCase((2, 2), (5, 5), stride=3, padding=3, seed=5))
 @example(case=EDGE_CASES[3])
 def test_conv_transpose2d_matrix_matches_conv_transpose2d(student: StudentCode, case: ConvCase) -> None:
-    """conv_transpose2d_matrix is the matrix of F.conv_transpose2d for any kernel, input, stride and padding (no output padding)"""
+    """conv_transpose2d_matrix matches torch's
+
+    On generated kernels, inputs, strides and paddings (no output padding), conv_transpose2d_matrix is the matrix of
+    F.conv_transpose2d.
+    """
     received = student.call(
         CONV_TRANSPOSE2D_MATRIX, case.kernel(), case.input_size, kwargs={"stride": case.stride, "padding": case.padding}
     ).value

@@ -71,7 +71,10 @@ class FoolingCase:
         return build_model(course_setting.VISUAL_MODEL, self.model_seed, torch.float64)
 
     def describe(self) -> str:
-        return f"make_fooling_image(X, target_y={self.target}, model) for a {self.size}x{self.size} picture and model seed {self.model_seed}"
+        return (
+            f"make_fooling_image(X, target_y={self.target}, model) with X a {self.size}x{self.size} picture and model a "
+            f"SqueezeNet 1.1 with random weights (seed {self.model_seed})"
+        )
 
 
 COURSE_CASE = FoolingCase(model_seed=0, picture_seed=0, size=64, target=143, steps=9)
@@ -250,7 +253,11 @@ def expect_ascent(student: StudentCode, case: FoolingCase) -> None:
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting_fools_the_model(student: StudentCode) -> None:
-    """In the course's setting (a picture, SqueezeNet 1.1, a target class), the returned image fools the model, within 100 steps of X"""
+    """Course's setting: the image fools the model
+
+    A picture, SqueezeNet 1.1 (random weights) and a target class: the returned image is classified as the target, and
+    is within 100 steps of length learning_rate of X.
+    """
     expect_fooled(student, COURSE_CASE)
 
 
@@ -259,7 +266,12 @@ def test_course_setting_fools_the_model(student: StudentCode) -> None:
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting_ascends_and_stops_when_fooled(student: StudentCode) -> None:
-    """In the course's setting, each step is the normalised gradient of the target score, and the ascent stops as soon as the model is fooled"""
+    """Course's setting: normalised ascent, stops when fooled
+
+    A picture, SqueezeNet 1.1 (random weights) and a target class: the ascent starts from X, each step is
+    learning_rate times the normalised gradient of the target score, and it stops as soon as the model is fooled, within
+    a few steps of the solution's count.
+    """
     expect_ascent(student, COURSE_CASE)
 
 
@@ -270,7 +282,11 @@ def test_course_setting_ascends_and_stops_when_fooled(student: StudentCode) -> N
 @settings(max_examples=6)
 @given(case=st.sampled_from(CASES))
 def test_fools_other_models_pictures_and_targets(student: StudentCode, case: FoolingCase) -> None:
-    """On other pictures, models and targets, the returned image fools the model, within 100 steps of X"""
+    """Other cases: the image fools the model
+
+    On other pictures, random weights and targets, the returned image is classified as the target, and is within 100
+    steps of length learning_rate of X.
+    """
     expect_fooled(student, case)
 
 
@@ -281,5 +297,10 @@ def test_fools_other_models_pictures_and_targets(student: StudentCode, case: Foo
 @settings(max_examples=6)
 @given(case=st.sampled_from(CASES))
 def test_ascends_and_stops_when_fooled_on_other_cases(student: StudentCode, case: FoolingCase) -> None:
-    """On other pictures, models and targets, each step is the normalised gradient of the target score, and the ascent stops when fooled"""
+    """Other cases: normalised ascent, stops when fooled
+
+    On other pictures, random weights and targets, the ascent starts from X, each step is learning_rate times the
+    normalised gradient of the target score, and it stops as soon as the model is fooled, within a few steps of the
+    solution's count.
+    """
     expect_ascent(student, case)

@@ -39,7 +39,7 @@ def expected_cam(case: VisualCase) -> torch.Tensor:
 
 def student_cam(student: StudentCode, case: VisualCase) -> torch.Tensor:
     received = student.call(GRAD_CAM, case.images(), case.targets(), case.model_ref(frozen=False)).value
-    return as_tensor(received, f"grad_cam on {case.describe()}")
+    return as_tensor(received, f"GradCam.grad_cam(X_tensor, y_tensor, gc_model) on {case.describe()}")
 
 
 @weight(1.5)
@@ -47,11 +47,15 @@ def student_cam(student: StudentCode, case: VisualCase) -> torch.Tensor:
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting(student: StudentCode) -> None:
-    """In the course's setting (SqueezeNet 1.1's features[12], a batch of five images), the Grad-CAM maps match"""
+    """Course's setting: the Grad-CAM maps match
+
+    SqueezeNet 1.1 (random weights) hooked at features[12], and a batch of five images: the Grad-CAM maps match the
+    solution's.
+    """
     expect_close(
         student_cam(student, COURSE_CASE),
         expected_cam(COURSE_CASE),
-        what=f"grad_cam on {COURSE_CASE.describe()}",
+        what=f"GradCam.grad_cam(X_tensor, y_tensor, gc_model) on {COURSE_CASE.describe()}",
         fixed=True,
         hint="Check: the hooked activations weighted by their gradients averaged over the K x K positions, summed over "
         "the channels, then a ReLU; the gradients of the correct-class scores, not of a loss.",
@@ -65,10 +69,16 @@ def test_course_setting(student: StudentCode) -> None:
 @settings(max_examples=12)
 @given(case=visual_cases())
 def test_matches_reference_on_generated_batches(student: StudentCode, case: VisualCase) -> None:
-    """On generated batches (1 to 3 images of 32 to 64 pixels, any labels, other models), the Grad-CAM maps match"""
+    """Generated batches: the Grad-CAM maps match
+
+    On generated batches (1 to 3 images of 32 to 64 pixels, any labels, other random weights), the Grad-CAM maps match
+    the solution's.
+    """
     expected = expected_cam(case)
     assume(bool(torch.isfinite(expected).all()))  # a cam that is 0 everywhere cannot be normalised
-    expect_close(student_cam(student, case), expected, what=f"grad_cam on {case.describe()}")
+    expect_close(
+        student_cam(student, case), expected, what=f"GradCam.grad_cam(X_tensor, y_tensor, gc_model) on {case.describe()}"
+    )
 
 
 @weight(0.5)
@@ -78,7 +88,11 @@ def test_matches_reference_on_generated_batches(student: StudentCode, case: Visu
 @settings(max_examples=3)
 @given(case=visual_cases())
 def test_maps_have_the_images_size_span_zero_to_one_and_follow_the_labels(student: StudentCode, case: VisualCase) -> None:
-    """The result is (N, H, W), resized to the images and normalised to span [0, 1], as the given code makes it, and the maps change with the labels"""
+    """(N, H, W), spans [0, 1], changes with the labels
+
+    On generated batches, the result has the images' size (N, H, W) and spans [0, 1], as the given resizing and
+    normalisation make it, and the maps change when the labels change (no comparison with the solution's values).
+    """
     relabelled = VisualCase(
         case.picture_seeds,
         tuple((position + POSITIONS // 2) % POSITIONS for position in case.positions),
@@ -91,7 +105,7 @@ def test_maps_have_the_images_size_span_zero_to_one_and_follow_the_labels(studen
     assume(moved)
     cam = student_cam(student, case)
     shape = (len(case.labels), case.size, case.size)
-    what = f"grad_cam on {case.describe()}"
+    what = f"GradCam.grad_cam(X_tensor, y_tensor, gc_model) on {case.describe()}"
     expect(
         tuple(cam.shape) == shape, f"{what}: expected shape {shape}, received {tuple(cam.shape)} (keep the given resizing code)."
     )
@@ -107,7 +121,7 @@ def test_maps_have_the_images_size_span_zero_to_one_and_follow_the_labels(studen
     other = student_cam(student, relabelled)
     expect(
         tuple(other.shape) == shape,
-        f"grad_cam on {relabelled.describe()}: expected shape {shape}, received {tuple(other.shape)}.",
+        f"GradCam.grad_cam(X_tensor, y_tensor, gc_model) on {relabelled.describe()}: expected shape {shape}, received {tuple(other.shape)}.",
     )
     expect(
         any(not torch.allclose(cam[i].to(torch.float64), other[i].to(torch.float64), atol=1e-3) for i in moved),

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from autograder import course_setting, reference
 from autograder.compare import as_tensor, expect, expect_close, expect_gradients, format_values
-from autograder.known_answers import recorded
+from autograder.known_answers import plain_value, recorded
 from autograder.strategies import dtypes, map_sides, scales, seeded, seeds
 from autograder.student import StudentCode, Target
 
@@ -38,7 +38,10 @@ class GramCase:
         return seeded(self.shape, self.dtype, self.seed, scale=self.scale)
 
     def describe(self) -> str:
-        return f"gram_matrix(features of shape {self.shape} ({self.dtype}), normalize={self.normalize})"
+        return (
+            f"StyleLoss.gram_matrix(features, normalize={self.normalize}) with features of shape {self.shape}, "
+            f"{plain_value(self.dtype)}"
+        )
 
 
 @st.composite
@@ -69,13 +72,17 @@ def expected_gradient(features: torch.Tensor, normalize: bool, cotangent: torch.
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting(student: StudentCode) -> None:
-    """In the course's setting (layer 5 of SqueezeNet on the style image, normalized), the Gram matrix matches"""
+    """Course's setting: the Gram matrix matches
+
+    The style image's features at layer 5 of SqueezeNet, normalized: the Gram matrix matches the solution's.
+    """
     features = course_setting.style_feature(course_setting.GRAM_LAYER)
     received = student.call(GRAM_MATRIX, features).value
     expect_close(
         received,
         expected_gram(features, True),
-        what=f"gram_matrix(features of the style image at layer {course_setting.GRAM_LAYER}, shape {tuple(features.shape)})",
+        what=f"StyleLoss.gram_matrix(features) with the style image's features at layer {course_setting.GRAM_LAYER}, "
+        f"shape {tuple(features.shape)}",
         fixed=True,
         hint="Check: G[n] = F[n] @ F[n].T with F[n] the (C, H*W) view of image n, divided by C * H * W.",
     )
@@ -88,7 +95,11 @@ def test_course_setting(student: StudentCode) -> None:
 @settings(max_examples=60)
 @given(case=gram_cases())
 def test_matches_reference_on_generated_batches(student: StudentCode, case: GramCase) -> None:
-    """On generated batches (N up to 3, non-square maps, float32 and float64, normalize on and off), it matches"""
+    """Generated batches: the Gram matrix matches
+
+    On generated batches (N up to 3, 2 to 8 channels, maps of 2 to 7 pixels high and wide, non-square, float32 and
+    float64, normalize on and off), the Gram matrix matches the solution's.
+    """
     features = case.features()
     received = student.call(GRAM_MATRIX, features, kwargs={"normalize": case.normalize}).value
     expect_close(
@@ -106,7 +117,11 @@ def test_matches_reference_on_generated_batches(student: StudentCode, case: Gram
 @settings(max_examples=25)
 @given(case=gram_cases(), cotangent_seed=seeds())
 def test_gradient_matches_reference(student: StudentCode, case: GramCase, cotangent_seed: int) -> None:
-    """It is differentiable, and its gradient with respect to the features matches"""
+    """The Gram matrix and its gradient match
+
+    On generated batches, the Gram matrix matches the solution's, and it is differentiable, with a gradient with
+    respect to the features that matches the solution's.
+    """
     expect_gradient(student, case, cotangent_seed)
 
 
@@ -129,7 +144,11 @@ def expect_gradient(student: StudentCode, case: GramCase, cotangent_seed: int) -
 @settings(max_examples=25)
 @given(case=gram_cases())
 def test_symmetric_positive_semidefinite(student: StudentCode, case: GramCase) -> None:
-    """Each Gram matrix is (N, C, C), symmetric, positive semi-definite with a positive diagonal, and scales as the square of the features (no reference needed)"""
+    """(N, C, C), symmetric, positive semi-definite, quadratic
+
+    On generated batches, each Gram matrix has the shape (N, C, C), is symmetric and positive semi-definite with a
+    positive diagonal, and is 4 times larger when the features are doubled (no comparison with the solution).
+    """
     batch, channels = case.shape[:2]
     features = case.features()
     gram = as_tensor(student.call(GRAM_MATRIX, features, kwargs={"normalize": case.normalize}).value, case.describe())
@@ -167,10 +186,16 @@ def test_symmetric_positive_semidefinite(student: StudentCode, case: GramCase) -
 @settings(max_examples=25)
 @given(case=gram_cases(normalize=True))
 def test_normalize_divides_by_number_of_neurons(student: StudentCode, case: GramCase) -> None:
-    """normalize=True divides the unnormalized matrix by C * H * W (no reference needed)"""
+    """normalize=True divides by C * H * W
+
+    On generated batches, gram_matrix(features, normalize=True) is gram_matrix(features, normalize=False), which is not
+    all zeros, divided by C * H * W (no comparison with the solution).
+    """
     _, channels, height, width = case.shape
     features = case.features()
-    raw = as_tensor(student.call(GRAM_MATRIX, features, kwargs={"normalize": False}).value, "gram_matrix(..., normalize=False)")
+    raw = as_tensor(
+        student.call(GRAM_MATRIX, features, kwargs={"normalize": False}).value, "StyleLoss.gram_matrix(features, normalize=False)"
+    )
     expect(
         bool(raw.ne(0).any()),
         f"{case.describe().replace('normalize=True', 'normalize=False')} is all zeros; the Gram matrix of features that "
@@ -191,5 +216,9 @@ def test_normalize_divides_by_number_of_neurons(student: StudentCode, case: Gram
 @settings(max_examples=20)
 @given(case=gram_cases(degenerate=True), cotangent_seed=seeds())
 def test_degenerate_shapes(student: StudentCode, case: GramCase, cotangent_seed: int) -> None:
-    """On degenerate maps (one channel, 1-pixel rows or columns, 1x1 maps), the Gram matrix and its gradient match"""
+    """Degenerate maps: the Gram matrix and its gradient match
+
+    On degenerate maps (one channel, 1-pixel rows or columns, 1x1 maps), the Gram matrix and its gradient with respect
+    to the features match the solution's.
+    """
     expect_gradient(student, case, cotangent_seed)  # compares the value too

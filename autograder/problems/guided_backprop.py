@@ -44,6 +44,9 @@ class ReluCase:
         values *= torch.rand((2, *self.shape), generator=generator, dtype=torch.float64) + 0.5
         return values[0], values[1]
 
+    def describe(self) -> str:
+        return f"CustomReLU.apply(x) with x and the incoming gradient of shape {self.shape}, float64, exact zeros included"
+
 
 @st.composite
 def relu_cases(draw: st.DrawFn) -> ReluCase:
@@ -57,7 +60,12 @@ def relu_cases(draw: st.DrawFn) -> ReluCase:
 @settings(max_examples=30)
 @given(case=relu_cases())
 def test_custom_relu_backward_masks_by_input_and_gradient(student: StudentCode, case: ReluCase) -> None:
-    """CustomReLU's backward passes the incoming gradient only where the input and the gradient are both positive (either way where the input is exactly 0)"""
+    """CustomReLU's backward masks by input and gradient
+
+    On generated inputs and incoming gradients (1 to 4 dimensions, exact zeros and both signs), CustomReLU's backward
+    passes the incoming gradient only where the input and the gradient are both positive (either way where the input is
+    exactly 0).
+    """
     x, dout = case.tensors()
     reply = student.call(CUSTOM_RELU, x.clone().requires_grad_(True), grad=True, cotangent=dout)
     blocked = dout * (x > 0) * (dout > 0)
@@ -66,7 +74,7 @@ def test_custom_relu_backward_masks_by_input_and_gradient(student: StudentCode, 
     received = reply.grads[0] if len(reply.grads) == 1 else None
     if type(received) is torch.Tensor and tuple(received.shape) == tuple(x.shape):
         expected = torch.where((x == 0) & torch.isclose(received.to(torch.float64), passed), passed, blocked)
-    what = f"CustomReLU.apply(x) for x of shape {case.shape}, backpropagating dout"
+    what = f"CustomReLU.apply(x) for x of shape {case.shape}, backpropagating the incoming gradient dout"
     try:
         expect_gradients(reply, [expected], what=what, names=["x"])
     except AssertionError as failure:
@@ -87,7 +95,7 @@ def expect_guided(student: StudentCode, case: VisualCase, *, fixed: bool = False
     expect_close(
         received,
         expected_guided(case),
-        what=f"guided_backprop on {case.describe()} (a numpy array (N, H, W, 3))",
+        what=f"GradCam.guided_backprop(X_tensor, y_tensor, gc_model) on {case.describe()} (a numpy array (N, H, W, 3))",
         fixed=fixed,
         hint="Check: the gradient of the correct-class scores (summed over the batch) with respect to X_tensor, "
         "through CustomReLU, moved to (N, H, W, 3) with permute."
@@ -101,7 +109,10 @@ def expect_guided(student: StudentCode, case: VisualCase, *, fixed: bool = False
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting(student: StudentCode) -> None:
-    """In the course's setting (SqueezeNet 1.1, a batch of five images), the guided backprop matches"""
+    """Course's setting: the guided backprop matches
+
+    SqueezeNet 1.1 (random weights) and a batch of five images: the result of guided_backprop matches the solution's.
+    """
     expect_guided(student, COURSE_CASE, fixed=True)
 
 
@@ -112,5 +123,9 @@ def test_course_setting(student: StudentCode) -> None:
 @settings(max_examples=10)
 @given(case=visual_cases())
 def test_matches_reference_on_generated_batches(student: StudentCode, case: VisualCase) -> None:
-    """On generated batches (1 to 3 images of 32 to 64 pixels, any labels, other models), the guided backprop matches"""
+    """Generated batches: the guided backprop matches
+
+    On generated batches (1 to 3 images of 32 to 64 pixels, any labels, other random weights), the result of
+    guided_backprop matches the solution's.
+    """
     expect_guided(student, case)

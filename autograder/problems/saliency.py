@@ -67,7 +67,11 @@ class VisualCase:
         return Ref("model", {"name": course_setting.VISUAL_MODEL, "seed": self.model_seed, "dtype": "float64", "frozen": frozen})
 
     def describe(self) -> str:
-        return f"{len(self.labels)} image(s) of {self.size}x{self.size}, labels {list(self.labels)}, model seed {self.model_seed}"
+        images = "1 image" if len(self.labels) == 1 else f"{len(self.labels)} images"
+        return (
+            f"{images} of {self.size}x{self.size} pixels, labels {list(self.labels)}, a SqueezeNet 1.1 with random weights "
+            f"(seed {self.model_seed})"
+        )
 
 
 @cache
@@ -111,7 +115,7 @@ def expected_saliency(case: VisualCase) -> torch.Tensor:
 
 def student_saliency(student: StudentCode, case: VisualCase) -> torch.Tensor:
     reply = student.call(SALIENCY, case.images(), case.targets(), case.model_ref())
-    return as_tensor(reply.value, f"compute_saliency_maps on {case.describe()}")
+    return as_tensor(reply.value, f"compute_saliency_maps(X, y, model) on {case.describe()}")
 
 
 def factor_in_words(factor: float, batch: int) -> str:
@@ -128,7 +132,7 @@ def factor_in_words(factor: float, batch: int) -> str:
 def expect_maps(student: StudentCode, case: VisualCase, *, fixed: bool = False) -> None:
     """The student's maps are the reference's; a mismatch by one positive factor is named."""
     received, expected = student_saliency(student, case), expected_saliency(case)
-    what = f"The saliency maps of {case.describe()}"
+    what = f"compute_saliency_maps(X, y, model) on {case.describe()}"
     try:
         expect_close(received, expected, what=what, fixed=fixed)
     except PropertyFailed as mismatch:
@@ -145,7 +149,10 @@ def expect_maps(student: StudentCode, case: VisualCase, *, fixed: bool = False) 
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting(student: StudentCode) -> None:
-    """In the course's setting (SqueezeNet 1.1, a batch of five images), the saliency maps match"""
+    """Course's setting: the saliency maps match
+
+    SqueezeNet 1.1 (random weights) and a batch of five images: the saliency maps match the solution's.
+    """
     expect_maps(student, COURSE_CASE, fixed=True)
 
 
@@ -156,7 +163,11 @@ def test_course_setting(student: StudentCode) -> None:
 @settings(max_examples=12)
 @given(case=visual_cases())
 def test_matches_reference_on_generated_batches(student: StudentCode, case: VisualCase) -> None:
-    """On generated batches (1 to 3 images of 32 to 64 pixels, any labels, other models), the saliency maps match"""
+    """Generated batches: the saliency maps match
+
+    On generated batches (1 to 3 images of 32 to 64 pixels, any labels, other random weights), the saliency maps match
+    the solution's.
+    """
     expect_maps(student, case)
 
 
@@ -167,10 +178,14 @@ def test_matches_reference_on_generated_batches(student: StudentCode, case: Visu
 @settings(max_examples=6)
 @given(case=visual_cases().filter(lambda c: len(c.labels) > 1))
 def test_shape_sign_and_pattern(student: StudentCode, case: VisualCase) -> None:
-    """The maps are (N, H, W), nonnegative, and the expected ones up to one positive factor for the whole batch (a loss averaged over the batch passes here)"""
+    """(N, H, W), nonnegative, the right pattern up to scale
+
+    On generated batches of 2 or 3 images, the maps have the shape (N, H, W), are nonnegative, and are the solution's
+    up to one positive factor for the whole batch (a loss averaged over the batch passes here).
+    """
     maps = student_saliency(student, case)
     shape = (len(case.labels), case.size, case.size)
-    what = f"The saliency maps of {case.describe()}"
+    what = f"The maps of compute_saliency_maps(X, y, model) on {case.describe()}"
     expect(tuple(maps.shape) == shape, f"{what}: expected shape {shape}, received {tuple(maps.shape)}.")
     expect(
         bool((maps >= 0).all()),

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from autograder import course_setting, reference
 from autograder.compare import as_scalar, expect, expect_close, expect_gradients, zip_strict
-from autograder.known_answers import recorded
+from autograder.known_answers import plain_value, recorded
 from autograder.strategies import dtypes, loss_weights, map_sides, seeded, seeds
 from autograder.student import StudentCode, Target
 
@@ -43,8 +43,8 @@ class StyleCase:
 
     def describe(self) -> str:
         return (
-            f"StyleLoss()(feats, style_layers={list(self.layers)}, style_targets, style_weights={list(self.weights)}) "
-            f"with feats of shapes {list(self.shapes)} ({self.dtype})"
+            f"StyleLoss.forward(feats, style_layers={list(self.layers)}, style_targets, style_weights={list(self.weights)}) "
+            f"with feats of shapes {list(self.shapes)}, {plain_value(self.dtype)}"
         )
 
 
@@ -97,7 +97,11 @@ def student_loss(student: StudentCode, case: StyleCase, weights: tuple[float, ..
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting(student: StudentCode) -> None:
-    """In the course's setting (SqueezeNet layers 1, 4, 6, 7, the course's weights), the loss matches"""
+    """Course's setting: the loss matches
+
+    The content image's features at SqueezeNet's layers 1, 4, 6 and 7 against the style image's Gram matrices, with the
+    course's weights: the loss's value matches the solution's.
+    """
     feats = list(course_setting.content_features())
     targets = [gram(course_setting.style_feature(layer)) for layer in course_setting.STYLE_LAYERS]
     layers, weights = list(course_setting.STYLE_LAYERS), list(course_setting.STYLE_WEIGHTS)
@@ -105,7 +109,8 @@ def test_course_setting(student: StudentCode) -> None:
     expect_close(
         received,
         expected_loss(feats, layers, targets, weights),
-        what=f"StyleLoss()(features of the content image, {layers}, Gram matrices of the style image, {weights})",
+        what=f"StyleLoss.forward(feats, style_layers={layers}, style_targets, style_weights={weights}) with the content "
+        "image's features and the style image's Gram matrices",
         scalar=True,
         fixed=True,
         hint="Check: for each i, style_weights[i] times the summed squared difference between the Gram matrix of "
@@ -120,7 +125,11 @@ def test_course_setting(student: StudentCode) -> None:
 @settings(max_examples=50)
 @given(case=style_cases())
 def test_matches_reference_on_generated_layers(student: StudentCode, case: StyleCase) -> None:
-    """On generated features (any number of layers, used in any order, weights 0 included), the loss matches"""
+    """Generated layers: the loss matches
+
+    On generated features (1 to 5 layers of 2 to 6 channels and 2 to 6 pixels high and wide, any of them used, in any
+    order, float32 and float64, weights 0 included), the loss's value matches the solution's.
+    """
     expect_value(student, case)
 
 
@@ -142,7 +151,11 @@ def expect_value(student: StudentCode, case: StyleCase) -> None:
 @settings(max_examples=25)
 @given(case=style_cases(nonzero=True))
 def test_gradient_matches_reference(student: StudentCode, case: StyleCase) -> None:
-    """The loss is differentiable and its gradient with respect to every layer's features matches"""
+    """The gradient with respect to every layer's feats matches
+
+    On generated features (weights other than 0), the loss is differentiable and its gradient with respect to every
+    layer's features, used or not, matches the solution's.
+    """
     expect_gradient(student, case)
 
 
@@ -163,7 +176,12 @@ def expect_gradient(student: StudentCode, case: StyleCase) -> None:
 @settings(max_examples=20)
 @given(case=style_cases(nonzero=True))
 def test_sum_of_weighted_layer_terms(student: StudentCode, case: StyleCase) -> None:
-    """The loss is the sum of one weighted term per layer, positive, and 0 when each target is its layer's Gram matrix (no reference needed)"""
+    """Sum of weighted layer terms; 0 when targets match
+
+    On generated features, the loss is positive, is the sum of the losses with one layer's weight kept at a time,
+    doubles when every weight doubles, and is 0 when each target is its layer's Gram matrix (no comparison with the
+    solution).
+    """
     targets = case.targets()
     total = student_loss(student, case, case.weights, targets)
     expect(
@@ -204,6 +222,10 @@ def test_sum_of_weighted_layer_terms(student: StudentCode, case: StyleCase) -> N
 @settings(max_examples=20)
 @given(case=style_cases(nonzero=True, degenerate=True))
 def test_degenerate_shapes(student: StudentCode, case: StyleCase) -> None:
-    """On degenerate layers (one channel, 1-pixel rows or columns, 1x1 maps), the loss and its gradient match"""
+    """Degenerate layers: the loss and its gradient match
+
+    On degenerate layers (one channel, 1-pixel rows or columns, 1x1 maps), the loss's value and its gradient match the
+    solution's.
+    """
     expect_value(student, case)
     expect_gradient(student, case)

@@ -90,11 +90,17 @@ class TransferCase:
         ]
 
     def describe(self) -> str:
+        cnn = "SqueezeNet 1.1's features" if self.model == course_setting.MODEL else "a small CNN of the grader's"
+        pictures = [
+            f"the course's {role} picture" if picture is None else f"a generated {role} picture of {picture[0]}x{picture[1]}"
+            for role, picture in (("content", self.content_picture), ("style", self.style_picture))
+        ]
         return (
-            f"style_transfer with {self.model}, image_size={self.image_size}, style_size={self.style_size}, "
+            f"style_transfer(..., image_size={self.image_size}, style_size={self.style_size}, "
             f"content_layer={self.content_layer}, content_weight={self.content_weight!r}, style_layers={list(self.style_layers)}, "
             f"style_weights={list(self.style_weights)}, tv_weight={self.tv_weight!r}, init_random={self.init_random}, "
-            f"num_iterations={self.num_iterations}, decay_lr_at={self.decay_lr_at}, clamp_until={self.clamp_until}"
+            f"num_iterations={self.num_iterations}, decay_lr_at={self.decay_lr_at}, clamp_until={self.clamp_until}) "
+            f"with cnn {cnn}, {pictures[0]} and {pictures[1]}"
         )
 
 
@@ -258,7 +264,11 @@ def expect_same_run(student: StudentCode, case: TransferCase, *, fixed: bool = F
 @visibility("visible")
 @tags(PROBLEM)
 def test_course_setting(student: StudentCode) -> None:
-    """In the course's setting (SqueezeNet, the course's layers and weights, a shortened schedule with the decay), the final image matches"""
+    """Course's setting: the final image matches
+
+    SqueezeNet, the course's pictures, layers and weights, a schedule shortened to 8 steps with the learning rate's decay
+    and the end of clamping inside it: the final image matches the solution's.
+    """
     expect_same_run(student, COURSE_CASE, fixed=True)
 
 
@@ -269,7 +279,11 @@ def test_course_setting(student: StudentCode) -> None:
 @settings(max_examples=15)
 @given(case=transfer_cases(crosses_decay=False))
 def test_matches_reference_before_the_decay(student: StudentCode, case: TransferCase) -> None:
-    """On generated short runs that end before the learning rate decays (other layers, weights, sizes, random starts), the final image matches"""
+    """Runs before the decay: the final image matches
+
+    On generated short runs (1 to 6 steps) that end before the learning rate decays, with other pictures, layers,
+    weights, sizes and random starts, on a small CNN: the final image matches the solution's.
+    """
     expect_same_run(student, case)
 
 
@@ -280,5 +294,10 @@ def test_matches_reference_before_the_decay(student: StudentCode, case: Transfer
 @settings(max_examples=15)
 @given(case=transfer_cases(crosses_decay=True))
 def test_matches_reference_across_the_decay(student: StudentCode, case: TransferCase) -> None:
-    """On generated short runs that go past decay_lr_at, the final image matches (the learning rate decays at the right step)"""
+    """Runs past decay_lr_at: the final image matches
+
+    On generated short runs (2 to 8 steps) that go past decay_lr_at, with other pictures, layers, weights, sizes and
+    random starts, on a small CNN: the final image matches the solution's, so the learning rate decays at the right step
+    (to a new Adam or a new lr in the optimizer's param_groups).
+    """
     expect_same_run(student, case)
