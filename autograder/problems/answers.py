@@ -21,9 +21,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from autograder import reference
-from autograder.compare import as_tensor, expect, expect_close, kind_of, zip_strict
+from autograder.compare import as_tensor, expect, expect_close, kind_of, with_mistake, zip_strict
 from autograder.failures import PropertyFailed, WrongResultType
 from autograder.known_answers import recorded
+from autograder.mistakes import Mistake, known
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
 
@@ -425,6 +426,39 @@ def equation_26(size: int, k: int, s: int, p: int) -> int:
     return math.floor((size + 2 * p - k) / s) + 1
 
 
+FEATURE_MAP_NO_PADDING = known(
+    "answers.feature_map_no_padding",
+    "the size is what equation (26) gives without the padding: add 2 * p to the size before subtracting k.",
+    "mistake_answers_feature_map_no_padding",
+)
+FEATURE_MAP_NOT_ROUNDED_DOWN = known(
+    "answers.feature_map_not_rounded_down",
+    "the size is equation (26) with the division rounded up (math.ceil) or to the nearest whole number (round): "
+    "round it down, with // or math.floor.",
+    "mistake_answers_feature_map_ceil",
+    "mistake_answers_feature_map_round",
+)
+
+
+def expect_feature_map_size(received: int, size: int, k: int, s: int, p: int, message: str) -> None:
+    """``received`` is equation (26)'s size, or the failure says ``message`` and the known mistake that gives ``received``.
+
+    A mistake is named only where its size differs from the right one and from the other mistakes' on these inputs.
+    """
+    right = equation_26(size, k, s, p)
+    if received == right:
+        return
+    predictions: list[tuple[Mistake, int]] = [
+        (FEATURE_MAP_NO_PADDING, (size - k) // s + 1),
+        (FEATURE_MAP_NOT_ROUNDED_DOWN, math.ceil((size + 2 * p - k) / s) + 1),
+        (FEATURE_MAP_NOT_ROUNDED_DOWN, round((size + 2 * p - k) / s) + 1),
+    ]
+    others = {m: {v for n, v in predictions if n != m} | {right} for m, _ in predictions}
+    found = [m for m, value in predictions if value == received and value not in others[m]]
+    mistake = found[0] if found else None
+    raise with_mistake(PropertyFailed(message if mistake is None else f"{message}\n{mistake.hint}"), mistake)
+
+
 def measured_receptive_fields(layers: tuple[tuple[int, int, int], ...]) -> list[int]:
     """For each f_l: how many input pixels one central pixel of f_l depends on, by autograd.
 
@@ -487,12 +521,17 @@ def test_course_setting_feature_map_sizes_of_the_seed_network(student: StudentCo
     for layer, (k, s, p) in enumerate(SEED_LAYERS, start=1):
         what = f"feature_map_size({size}, {k}, {s}, {p}) (the size of f_{layer})"
         received = integer(student.call(Target(MODULE, "feature_map_size"), size, k, s, p).value, what)
-        size = equation_26(size, k, s, p)
-        expect(
-            received == size,
-            f"{what}: {received} is {'too large' if received > size else 'too small'}. Check equation (26), "
+        expected = equation_26(size, k, s, p)
+        expect_feature_map_size(
+            received,
+            size,
+            k,
+            s,
+            p,
+            f"{what}: {received} is {'too large' if received > expected else 'too small'}. Check equation (26), "
             "and that it rounds down when the division is not exact.",
         )
+        size = expected
 
 
 @weight(0.25)
@@ -528,7 +567,7 @@ def test_feature_map_size_follows_equation_26(student: StudentCode, size: int, k
     assume(size + 2 * p >= k)
     what = f"feature_map_size({size}, {k}, {s}, {p})"
     received = integer(student.call(Target(MODULE, "feature_map_size"), size, k, s, p).value, what)
-    expect(received == equation_26(size, k, s, p), f"{what}: expected {equation_26(size, k, s, p)}, received {received}.")
+    expect_feature_map_size(received, size, k, s, p, f"{what}: expected {equation_26(size, k, s, p)}, received {received}.")
 
 
 @weight(0.25)

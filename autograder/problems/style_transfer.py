@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import PIL.Image
@@ -24,9 +24,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting, reference
-from autograder.compare import as_tensor, expect_close
+from autograder.compare import as_tensor, expect_close, with_mistake
 from autograder.failures import PropertyFailed, StudentRaised, WrongResultType
 from autograder.known_answers import recorded, recording, remade, torch_random_numbers
+from autograder.mistakes import Suspect, known
 from autograder.strategies import picture_pixels, seeds, synthetic_picture
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
@@ -183,9 +184,25 @@ def decay_in_param_groups() -> Iterator[None]:
         torch.optim.Adam = original  # type: ignore[misc]
 
 
+@contextlib.contextmanager
+def gradients_never_zeroed() -> Iterator[None]:
+    """Within this block, ``optimizer.zero_grad()`` does nothing: the reference then makes the forgotten-zeroing mistake."""
+    original = torch.optim.Optimizer.zero_grad
+    torch.optim.Optimizer.zero_grad = lambda self, set_to_none=True: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        torch.optim.Optimizer.zero_grad = original  # type: ignore[method-assign]
+
+
 @recorded
-def reference_run(case: TransferCase, *, lr_in_param_groups: bool = False) -> torch.Tensor:
-    """The reference's final image for ``case``, computed like the worker's run (float64, same seed)."""
+def reference_run(
+    case: TransferCase, *, lr_in_param_groups: bool = False, decayed_lr: float | None = None, zero_grad: bool = True
+) -> torch.Tensor:
+    """The reference's final image for ``case``, computed like the worker's run (float64, same seed).
+
+    ``decayed_lr`` and ``zero_grad=False`` make a known mistake's run (another decayed rate, gradients never zeroed).
+    """
     style_utils = reference.module("style_utils")
     losses = (
         reference.module("style_modules.content_loss").ContentLoss(),
@@ -195,11 +212,17 @@ def reference_run(case: TransferCase, *, lr_in_param_groups: bool = False) -> to
     content, style = case.pictures()
     cnn = build_model(case.model, course_setting.MODEL_SEED, torch.float64)
     previous = torch.get_default_dtype()
-    with torch.random.fork_rng(devices=[]), decay_in_param_groups() if lr_in_param_groups else contextlib.nullcontext():
+    schedule = case.schedule() if decayed_lr is None else {**case.schedule(), "decayed_lr": decayed_lr}
+    with contextlib.ExitStack() as mistakes_made:
+        if lr_in_param_groups:
+            mistakes_made.enter_context(decay_in_param_groups())
+        if not zero_grad:
+            mistakes_made.enter_context(gradients_never_zeroed())
+        mistakes_made.enter_context(torch.random.fork_rng(devices=[]))
         torch.manual_seed(case.seed)
         torch.set_default_dtype(torch.float64)
         try:
-            return style_utils.style_transfer(*case.arguments(content, style, losses, cnn, torch.float64), **case.schedule())
+            return style_utils.style_transfer(*case.arguments(content, style, losses, cnn, torch.float64), **schedule)
         finally:
             torch.set_default_dtype(previous)
 
@@ -231,6 +254,8 @@ def student_run(student: StudentCode, case: TransferCase) -> torch.Tensor:
                 "(num_iterations=200, initial_lr=3.0, decayed_lr=0.1, decay_lr_at=180, clamp_until=190) "
                 "so that a grader can run a short version; see the template's signature."
             ) from None
+        if DETACHED_BACKWARD in str(error):
+            raise with_mistake(PropertyFailed(f"{error}\n{LOSS_DETACHED.hint}"), LOSS_DETACHED) from None
         raise
     if reply.value is None:
         raise WrongResultType(
@@ -240,22 +265,144 @@ def student_run(student: StudentCode, case: TransferCase) -> torch.Tensor:
     return as_tensor(reply.value, "style_transfer")
 
 
+DETACHED_BACKWARD = "does not require grad and does not have a grad_fn"
+"""What torch says when backward() is called on a tensor with no gradient history."""
+LOSS_DETACHED = known(
+    "style_transfer.loss_detached",
+    "backward() was called on a loss cut off from img: torch.autograd.Variable(loss), like loss.detach() or "
+    "loss.data, makes a new tensor with no gradient history. Call backward() on the sum of the losses itself.",
+    "mistake_style_transfer_loss_wrapped_in_variable",
+)
+ONLY_TV_MOVES_IMAGE = known(
+    "style_transfer.only_tv_loss_moves_the_image",
+    "the final image is what the total-variation loss alone makes of it, as if the content and style weights were 0: "
+    "the content and style losses do not depend on img. Extract the features from img itself, inside the loop "
+    "(feats = extract_features(img, cnn)), not from img.detach(), content_img or the features left from before the loop.",
+    "mistake_style_transfer_features_of_detached_img",
+    "mistake_style_transfer_features_of_content_image",
+)
+NO_STYLE_LOSS = known(
+    "style_transfer.no_style_loss",
+    "the final image is what the run gives with every style weight 0: the style loss is missing from the sum of losses.",
+    "mistake_style_transfer_no_style_loss",
+)
+NO_TV_LOSS = known(
+    "style_transfer.no_tv_loss",
+    "the final image is what the run gives with tv_weight 0: the total-variation loss is missing from the sum of losses.",
+    "mistake_style_transfer_no_tv_loss",
+)
+CONTENT_WEIGHT_TWICE = known(
+    "style_transfer.content_weight_twice",
+    "the final image is what the run gives with content_weight squared: the content loss is multiplied by "
+    "content_weight again, though the ContentLoss module already applies it.",
+    "mistake_style_transfer_content_weight_twice",
+)
+NO_LR_DECAY = known(
+    "style_transfer.no_lr_decay",
+    "the final image is what the run gives when the learning rate never decays: decay it to decayed_lr at "
+    "t == decay_lr_at (the arguments, not the course's fixed 180 and 0.1).",
+    "mistake_style_transfer_no_lr_decay",
+    "mistake_style_transfer_hardcoded_decay_180",
+)
+DECAY_ONE_STEP_LATE = known(
+    "style_transfer.decay_one_step_late",
+    "the final image is what the run gives when the learning rate decays one step late: step decay_lr_at must "
+    "already use decayed_lr, so decay before optimizer.step() at t == decay_lr_at.",
+    "mistake_style_transfer_decay_one_step_late",
+    "mistake_style_transfer_decay_after_step",
+)
+DECAY_ONE_STEP_EARLY = known(
+    "style_transfer.decay_one_step_early",
+    "the final image is what the run gives when the learning rate decays one step early: decay at t == decay_lr_at.",
+    "mistake_style_transfer_decay_one_step_early",
+)
+LR_MULTIPLIED = known(
+    "style_transfer.lr_multiplied_by_decayed_lr",
+    "the final image is what the run gives when the learning rate decays to initial_lr * decayed_lr: set the "
+    "learning rate to decayed_lr itself, do not multiply it.",
+    "mistake_style_transfer_lr_multiplied_by_decayed_lr",
+)
+NO_ZERO_GRAD = known(
+    "style_transfer.gradients_not_zeroed",
+    "the final image is what the run gives when img.grad is never cleared, so each step follows the sum of all "
+    "gradients so far: call optimizer.zero_grad() at every step, before loss.backward().",
+    "mistake_style_transfer_no_zero_grad",
+)
+IMAGE_NEVER_MOVES = known(
+    "style_transfer.image_never_moves",
+    "the final image is the starting image, only clamped: no step moved it, as img.grad was empty at "
+    "optimizer.step(). Call loss.backward() before optimizer.step(), on the loss itself: "
+    "torch.autograd.Variable(loss, requires_grad=True) cuts the loss off from img.",
+    "mistake_style_transfer_step_before_backward",
+    "mistake_style_transfer_loss_variable_requires_grad",
+)
+
+
+def transfer_suspects(case: TransferCase) -> list[Suspect]:
+    """The known mistakes whose runs may explain a wrong final image of ``case``, each as the reference's run of a changed case.
+
+    A mistake that leaves out a loss is the run with that loss's weight 0. Where two such mistakes give the same
+    weights on this case (a case whose only weight is tv_weight cannot tell "no TV loss" from "the image never
+    moves"), or the case's own, neither is suspected: the numbers cannot say which it is.
+    """
+    no_style = tuple(0.0 for _ in case.style_weights)
+    weights = {
+        ONLY_TV_MOVES_IMAGE: replace(case, content_weight=0.0, style_weights=no_style),
+        IMAGE_NEVER_MOVES: replace(case, content_weight=0.0, style_weights=no_style, tv_weight=0.0),
+        NO_STYLE_LOSS: replace(case, style_weights=no_style),
+        NO_TV_LOSS: replace(case, tv_weight=0.0),
+        CONTENT_WEIGHT_TWICE: replace(case, content_weight=case.content_weight**2),
+    }
+
+    def weighted(changed: TransferCase) -> tuple[float, tuple[float, ...], float]:
+        return (changed.content_weight, tuple(float(w) for w in changed.style_weights), changed.tv_weight)
+
+    told_apart = [weighted(changed) for changed in weights.values()] + [weighted(case)]
+    suspects = [
+        Suspect(mistake, predicts=lambda changed=changed: reference_run(changed))  # type: ignore[misc]
+        for mistake, changed in weights.items()
+        if told_apart.count(weighted(changed)) == 1
+    ]
+    suspects.append(Suspect(NO_ZERO_GRAD, predicts=lambda: reference_run(case, zero_grad=False)))
+    if case.decay_lr_at + 1 < case.num_iterations:  # a decay at the last step, one step late, is no decay at all
+        suspects += [
+            Suspect(DECAY_ONE_STEP_LATE, predicts=lambda: reference_run(replace(case, decay_lr_at=case.decay_lr_at + 1))),
+            Suspect(NO_LR_DECAY, predicts=lambda: reference_run(replace(case, decay_lr_at=case.num_iterations))),
+        ]
+    if case.decay_lr_at < case.num_iterations:
+        suspects += [
+            Suspect(DECAY_ONE_STEP_EARLY, predicts=lambda: reference_run(replace(case, decay_lr_at=case.decay_lr_at - 1))),
+            Suspect(
+                LR_MULTIPLIED,
+                predicts=lambda: reference_run(
+                    case, lr_in_param_groups=True, decayed_lr=COURSE_LR["initial_lr"] * COURSE_LR["decayed_lr"]
+                ),
+            ),
+        ]
+    return suspects
+
+
 def expect_same_run(student: StudentCode, case: TransferCase, *, fixed: bool = False) -> None:
     received = student_run(student, case)
     course_way = reference_run(case)
     if recording() and case.decay_lr_at < case.num_iterations:
         reference_run(case, lr_in_param_groups=True)  # the check may need the other correct way too
     try:
-        expect_close(received, course_way, what=f"The final image of {case.describe()}", fixed=fixed)
+        expect_close(
+            received, course_way, what=f"The final image of {case.describe()}", fixed=fixed, mistakes=transfer_suspects(case)
+        )
     except PropertyFailed as mismatch:
         if case.decay_lr_at >= case.num_iterations:
             raise
         try:
             expect_close(received, reference_run(case, lr_in_param_groups=True), what="", fixed=fixed)
         except PropertyFailed:
-            raise PropertyFailed(
-                f"{mismatch}\n(Compared with both correct ways of decaying the learning rate: a new Adam "
-                "at decay_lr_at, and a new lr in the optimizer's param_groups.)"
+            raise with_mistake(
+                PropertyFailed(
+                    f"{mismatch}\n(Compared with both correct ways of decaying the learning rate: a new Adam "
+                    "at decay_lr_at, and a new lr in the optimizer's param_groups.)"
+                ),
+                getattr(mismatch, "mistake", None),
             ) from None
 
 
