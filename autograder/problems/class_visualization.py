@@ -27,9 +27,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting, reference
-from autograder.compare import as_tensor, expect, expect_close
-from autograder.failures import PropertyFailed, WrongResultType
+from autograder.compare import as_tensor, expect, expect_close, known_mistake, with_mistake
+from autograder.failures import PropertyFailed, StudentRaised, WrongResultType
 from autograder.known_answers import recorded, remade, torch_random_numbers
+from autograder.mistakes import Suspect, known
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
@@ -125,11 +126,23 @@ def seeded(seed: int) -> Iterator[None]:
             random.setstate(state)
 
 
+@contextlib.contextmanager
+def gradients_never_zeroed() -> Iterator[None]:
+    """Within this block, ``tensor.zero_()`` does nothing: the reference (which zeroes only img.grad) then never clears it."""
+    original = torch.Tensor.zero_
+    torch.Tensor.zero_ = lambda self: self  # type: ignore[method-assign,return-value,assignment]
+    try:
+        yield
+    finally:
+        torch.Tensor.zero_ = original  # type: ignore[method-assign]
+
+
 @recorded
-def reference_run(case: VisualizationCase, **changes: Any) -> torch.Tensor:
+def reference_run(case: VisualizationCase, *, zero_grad: bool = True, **changes: Any) -> torch.Tensor:
+    """The reference's final image for ``case`` with its options changed by ``changes``; ``zero_grad=False``: never cleared."""
     visualization = reference.module("visualizers.class_visualization").ClassVisualization()
     model = build_model(course_setting.VISUAL_MODEL, case.model_seed)
-    with seeded(case.seed):
+    with seeded(case.seed), gradients_never_zeroed() if not zero_grad else contextlib.nullcontext():
         return visualization.create_class_visualization(
             case.target(), CLASS_NAMES, model, torch.float64, **case.options(**changes)
         )
@@ -146,9 +159,14 @@ def channel_ranges() -> list[tuple[float, float]]:
 def student_run(student: StudentCode, case: VisualizationCase) -> torch.Tensor:
     remade(f"the random numbers seed {case.seed} gives (the run's jitter)", torch_random_numbers(case.seed))
     model = Ref("model", {"name": course_setting.VISUAL_MODEL, "seed": case.model_seed})
-    reply = student.call(
-        CREATE, case.target(), CLASS_NAMES, model, Ref("dtype", {"name": "float64"}), kwargs=case.options(), seed=case.seed
-    )
+    try:
+        reply = student.call(
+            CREATE, case.target(), CLASS_NAMES, model, Ref("dtype", {"name": "float64"}), kwargs=case.options(), seed=case.seed
+        )
+    except StudentRaised as error:
+        if DETACHED_BACKWARD in str(error):
+            raise with_mistake(PropertyFailed(f"{error}\n{SCORE_DETACHED.hint}"), SCORE_DETACHED) from None
+        raise
     if isinstance(reply.value, Opaque):
         raise WrongResultType(
             f"create_class_visualization returned {reply.value!r}. In this project it returns the final image, a tensor of "
@@ -165,11 +183,83 @@ STEP_HINT = (
 )
 
 
+NO_L2 = known(
+    "class_visualization.no_l2",
+    "the final image is what the run gives with l2_reg = 0: the L2 term is missing. Ascend "
+    "score[target_y] - l2_reg * (img ** 2).sum().",
+    "mistake_class_visualization_no_l2",
+)
+L2_WRONG_SIGN = known(
+    "class_visualization.l2_wrong_sign",
+    "the final image is what the run gives with l2_reg of the opposite sign: the L2 term is added to the score; "
+    "subtract it (score[target_y] - l2_reg * (img ** 2).sum()).",
+    "mistake_class_visualization_l2_wrong_sign",
+)
+L2_MEAN = known(
+    "class_visualization.l2_mean",
+    "the final image is what the run gives with l2_reg divided by the number of pixel values: the L2 term takes "
+    "the mean of img ** 2; take the sum.",
+    "mistake_class_visualization_l2_mean",
+)
+DESCENDS = known(
+    "class_visualization.descends",
+    "the final image is what the run gives with a negative learning rate: the steps go down the target score. "
+    "Add the step (img += learning_rate * g / g.norm()), do not subtract it.",
+    "mistake_class_visualization_descends_score",
+)
+GRADIENT_NOT_ZEROED = known(
+    "class_visualization.gradient_not_zeroed",
+    "the final image is what the run gives when img.grad is never cleared, so each step follows the sum of all "
+    "gradients so far: zero it after each step (img.grad.zero_()).",
+    "mistake_class_visualization_grad_not_zeroed",
+)
+IMAGE_NEVER_STEPS = known(
+    "class_visualization.image_never_steps",
+    "the final image is what the run gives with learning rate 0: only the jitter, clamping and blur changed img, "
+    "no step did. Take the step on img itself (img += ..., or img.data), not on a copy of it.",
+    "mistake_class_visualization_updates_copy",
+)
+DETACHED_BACKWARD = "does not require grad and does not have a grad_fn"
+"""What torch says when backward() is called on a tensor with no gradient history."""
+SCORE_DETACHED = known(
+    "class_visualization.score_detached",
+    "backward() was called on a score cut off from img: torch.autograd.Variable(score), like score.detach() or "
+    "score.data, makes a new tensor with no gradient history. Call backward() on the score itself.",
+    "mistake_class_visualization_score_wrapped_in_variable",
+)
+
+
+def run_suspects(case: VisualizationCase) -> list[Suspect]:
+    """The known mistakes whose runs may explain a wrong final image of ``case``: the reference's run with changed options."""
+    rate, l2 = case.learning_rate, case.l2_reg
+    suspects = [
+        Suspect(IMAGE_NEVER_STEPS, predicts=lambda: reference_run(case, learning_rate=0.0)),
+        Suspect(DESCENDS, predicts=lambda: reference_run(case, learning_rate=-rate)),
+        Suspect(GRADIENT_NOT_ZEROED, predicts=lambda: reference_run(case, zero_grad=False)),
+    ]
+    if l2 != 0:  # with l2_reg = 0, the L2 term's mistakes change nothing
+        pixels = 3 * case.image_size**2
+        suspects += [
+            Suspect(DESCENDS, predicts=lambda: reference_run(case, learning_rate=-rate, l2_reg=0.0)),
+            Suspect(NO_L2, predicts=lambda: reference_run(case, l2_reg=0.0)),
+            Suspect(L2_WRONG_SIGN, predicts=lambda: reference_run(case, l2_reg=-l2)),
+            Suspect(L2_MEAN, predicts=lambda: reference_run(case, l2_reg=l2 / pixels)),
+        ]
+    return suspects
+
+
 def expect_same_run(student: StudentCode, case: VisualizationCase, *, fixed: bool = False) -> None:
     try:
-        expect_close(student_run(student, case), reference_run(case), what=f"The final image of {case.describe()}", fixed=fixed)
+        expect_close(
+            student_run(student, case),
+            reference_run(case),
+            what=f"The final image of {case.describe()}",
+            fixed=fixed,
+            mistakes=run_suspects(case),
+        )
     except PropertyFailed as mismatch:
-        raise PropertyFailed(f"{mismatch}\n{STEP_HINT}") from None
+        mistake = getattr(mismatch, "mistake", None)
+        raise with_mistake(PropertyFailed(f"{mismatch}" if mistake else f"{mismatch}\n{STEP_HINT}"), mistake) from None
 
 
 @weight(1.5)
@@ -228,8 +318,10 @@ def test_target_score_rises_and_pixels_stay_in_range(student: StudentCode, case:
     target = case.target()
     score = float(model(image)[0, target])
     without_steps = float(model(reference_run(case, learning_rate=0.0))[0, target])
-    expect(
-        score > without_steps,
-        f"{what}: the target's score is {score:.6g}, not above {without_steps:.6g}, its score after the same run without "
-        "any step (the steps must climb the score: gradient ascent).",
-    )
+    if score <= without_steps:
+        mistake = known_mistake(image, image, run_suspects(case))
+        message = (
+            f"{what}: the target's score is {score:.6g}, not above {without_steps:.6g}, its score after the same run without "
+            "any step (the steps must climb the score: gradient ascent)."
+        )
+        raise with_mistake(PropertyFailed(message if mistake is None else f"{message}\n{mistake.hint}"), mistake)

@@ -35,8 +35,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting
-from autograder.compare import as_tensor, expect
-from autograder.failures import PropertyFailed
+from autograder.compare import as_tensor, expect, with_mistake
+from autograder.failures import PropertyFailed, StudentRaised
+from autograder.mistakes import Mistake, Suspect, diagnose, known
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
 from autograder.worker.wire import Ref
@@ -98,6 +99,114 @@ CASES = (
 )
 
 
+DESCENDS = known(
+    "fooling_image.descends",
+    "the step goes exactly against the gradient of the target score, so the score falls: add the step "
+    "(X_fooling += learning_rate * g / g.norm()), do not subtract it.",
+    "mistake_fooling_image_descends",
+)
+SOFTMAX_OF_SCORES = known(
+    "fooling_image.softmax_of_scores",
+    "the step follows the gradient of the softmax probability of target_y (or of its log, which is what descending "
+    "a cross-entropy loss gives: the same direction), not of the raw score: call backward() on scores[0, target_y] "
+    "itself, before any softmax.",
+    "mistake_fooling_image_cross_entropy_loss",
+    "mistake_fooling_image_softmax_probability",
+)
+GRADIENT_NOT_ZEROED = known(
+    "fooling_image.gradient_not_zeroed",
+    "the step points along the sum of the target score's gradients at every image so far, not along the gradient "
+    "at the current image: X_fooling.grad is never cleared. Zero it after each step (X_fooling.grad.zero_()).",
+    "mistake_fooling_image_grad_not_zeroed",
+)
+NOT_NORMALIZED = known(
+    "fooling_image.gradient_not_normalized",
+    "the step is learning_rate * g, the gradient not divided by its L2 norm: use learning_rate * g / g.norm().",
+    "mistake_fooling_image_gradient_not_normalized",
+)
+LEARNING_RATE_ONE = known(
+    "fooling_image.learning_rate_missing",
+    "the step is g / ||g||_2, of length 1: the learning rate (10) is missing from the step.",
+    "mistake_fooling_image_learning_rate_one",
+)
+NORMALIZED_BY_MAX = known(
+    "fooling_image.normalized_by_max",
+    "the step is the gradient divided by its largest absolute value, not by its L2 norm: use g / g.norm().",
+    "mistake_fooling_image_normalized_by_max",
+)
+NORMALIZED_PER_CHANNEL = known(
+    "fooling_image.normalized_per_channel",
+    "each colour channel of the step is divided by that channel's own L2 norm: divide the whole gradient by its "
+    "one norm, g.norm().",
+    "mistake_fooling_image_normalized_per_channel",
+)
+GRADIENT_SIGN = known(
+    "fooling_image.gradient_sign",
+    "the step is learning_rate * sign(g) (the fast gradient sign method), not learning_rate * g / ||g||_2.",
+    "mistake_fooling_image_sign_fgsm",
+)
+ONE_STEP_TOO_MANY = known(
+    "fooling_image.one_step_too_many",
+    "exactly one step was taken after the model was fooled, which is what testing scores computed before the step "
+    "gives: test the model's prediction on the current image before each step, and stop before stepping.",
+    "mistake_fooling_image_checks_stale_scores_after_step",
+)
+NEVER_STOPS = known(
+    "fooling_image.never_stops",
+    "the ascent took all 100 steps though the model was fooled earlier: the loop never tests whether the model "
+    "predicts target_y. Stop (break) as soon as it does.",
+    "mistake_fooling_image_always_100_steps",
+)
+DETACHED_BACKWARD = "does not require grad and does not have a grad_fn"
+"""What torch says when backward() is called on a tensor with no gradient history."""
+SCORE_DETACHED = known(
+    "fooling_image.score_detached",
+    "backward() was called on a score cut off from X_fooling: torch.autograd.Variable(score), like score.detach() "
+    "or score.data, makes a new tensor with no gradient history. Call backward() on scores[0, target_y] itself.",
+    "mistake_fooling_image_score_wrapped_in_variable",
+)
+
+
+def log_softmax_gradient(model: torch.nn.Module, image: torch.Tensor, target: int) -> torch.Tensor:
+    """The gradient at ``image`` of the target's log-softmax, which a known mistake ascends instead of its score.
+
+    The softmax's own gradient is this one times the probability: the same direction, so the same normalised step.
+    """
+    leaf = image.detach().clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(torch.log_softmax(model(leaf), dim=1)[0, target], leaf)
+    return gradient
+
+
+def step_mistake(
+    model: torch.nn.Module, before: torch.Tensor, move: torch.Tensor, gradient: torch.Tensor, summed: torch.Tensor, target: int
+) -> Mistake | None:
+    """The known mistake whose step from ``before`` is ``move``, if one is.
+
+    ``gradient`` is the target score's gradient at ``before``, ``summed`` the sum of its gradients at every image
+    of the ascent so far (``before`` included): the step of a loop that never clears the gradient.
+    """
+    g = gradient
+    suspects = [
+        Suspect(DESCENDS, predicts=lambda: -LEARNING_RATE * g / g.norm()),
+        Suspect(NOT_NORMALIZED, predicts=lambda: LEARNING_RATE * g),
+        Suspect(LEARNING_RATE_ONE, predicts=lambda: g / g.norm()),
+        Suspect(NORMALIZED_BY_MAX, predicts=lambda: LEARNING_RATE * g / g.abs().max()),
+        Suspect(NORMALIZED_PER_CHANNEL, predicts=lambda: LEARNING_RATE * g / g.norm(dim=(2, 3), keepdim=True)),
+        Suspect(GRADIENT_SIGN, predicts=lambda: LEARNING_RATE * g.sign()),
+        Suspect(GRADIENT_NOT_ZEROED, predicts=lambda: LEARNING_RATE * summed / summed.norm()),
+        Suspect(SOFTMAX_OF_SCORES, predicts=lambda: LEARNING_RATE * unit(log_softmax_gradient(model, before, target))),
+    ]
+
+    def close(received: torch.Tensor, predicted: torch.Tensor) -> bool:
+        return bool((received - predicted).norm() <= 1e-4 * predicted.norm())
+
+    return diagnose(move, suspects, close)
+
+
+def unit(vector: torch.Tensor) -> torch.Tensor:
+    return vector / vector.norm()
+
+
 def distinct(images: list[torch.Tensor]) -> list[torch.Tensor]:
     """The images in order, without the repeats of one image evaluated several times in a row."""
     kept: list[torch.Tensor] = []
@@ -145,12 +254,17 @@ def run_student(student: StudentCode, case: FoolingCase) -> FoolingRun:
 
 def fooling_run(student: StudentCode, case: FoolingCase) -> FoolingRun:
     X = case.image()
-    reply = student.call(
-        FOOLING_IMAGE,
-        X,
-        case.target,
-        Ref("model", {"name": course_setting.VISUAL_MODEL, "seed": case.model_seed, "dtype": "float64", "record": True}),
-    )
+    try:
+        reply = student.call(
+            FOOLING_IMAGE,
+            X,
+            case.target,
+            Ref("model", {"name": course_setting.VISUAL_MODEL, "seed": case.model_seed, "dtype": "float64", "record": True}),
+        )
+    except StudentRaised as error:
+        if DETACHED_BACKWARD in str(error):
+            raise failed(str(error), SCORE_DETACHED) from None
+        raise
     result = as_tensor(reply.value, case.describe()).to(torch.float64)
     expect(
         tuple(result.shape) == tuple(X.shape),
@@ -192,10 +306,50 @@ def ascent_path(
     return tuple(path), None
 
 
+def failed(message: str, mistake: Mistake | None) -> PropertyFailed:
+    """A failure with ``message``, ending with the hint of the known mistake that explains it, if one does."""
+    return with_mistake(PropertyFailed(message if mistake is None else f"{message}\n{mistake.hint}"), mistake)
+
+
+def step_is_right(move: torch.Tensor, gradient: torch.Tensor) -> tuple[bool, float, float]:
+    """Whether ``move`` is a step of length learning_rate along ``gradient``; and its length and cosine with it."""
+    length = float(move.norm())
+    cosine = float((move * gradient).sum() / (length * gradient.norm()))
+    return abs(length - LEARNING_RATE) <= 1e-4 * LEARNING_RATE and cosine >= 1 - 1e-6, length, cosine
+
+
+def ascent_mistake(run: FoolingRun, case: FoolingCase) -> Mistake | None:
+    """The known mistake that the first wrong step of the run's ascent shows, if one does: why the outcome failed."""
+    if run.refused is not None:
+        return None
+    model = case.model()
+    summed = torch.zeros_like(run.result)
+    for step in range(1, len(run.path)):
+        before = run.path[step - 1]
+        gradient, predicted = target_gradient(model, before, case.target)
+        summed += gradient
+        move = run.path[step] - before
+        if predicted == case.target:
+            return None
+        if not step_is_right(move, gradient)[0]:
+            return step_mistake(model, before, move, gradient, summed, case.target)
+    return None
+
+
 def expect_fooled(student: StudentCode, case: FoolingCase) -> None:
     """The outcome: the returned image is classified as the target, within the loop's budget of the input."""
+    run = run_student(student, case)
+    try:
+        expect_outcome(run.result, case)
+    except PropertyFailed as failure:
+        mistake = ascent_mistake(run, case)
+        if mistake is None:
+            raise
+        raise failed(str(failure), mistake) from None
+
+
+def expect_outcome(result: torch.Tensor, case: FoolingCase) -> None:
     what = case.describe()
-    result = run_student(student, case).result
     expect(bool(torch.isfinite(result).all()), f"{what}: the returned image holds NaN or infinite values.")
     _, predicted = target_gradient(case.model(), result, case.target)
     expect(predicted == case.target, f"{what}: the returned image is classified as {predicted}, not as the target {case.target}.")
@@ -217,6 +371,7 @@ def expect_ascent(student: StudentCode, case: FoolingCase) -> None:
         raise PropertyFailed(run.refused)
     path = run.path
     model = case.model()
+    summed = torch.zeros_like(X)
     expect(
         torch.allclose(path[0], X, rtol=1e-6, atol=1e-9),
         f"{what}: the first image given to the model should be X itself (start the ascent from X).",
@@ -224,24 +379,31 @@ def expect_ascent(student: StudentCode, case: FoolingCase) -> None:
     for step in range(1, len(path)):  # not itertools.pairwise: the handout's check runs on Python 3.9
         before, after = path[step - 1], path[step]
         gradient, predicted = target_gradient(model, before, case.target)
+        summed += gradient
         if predicted == case.target:
-            raise PropertyFailed(
+            steps = len(path) - 1
+            too_many = ONE_STEP_TOO_MANY if step == steps else NEVER_STOPS if steps == MAX_STEPS else None
+            raise failed(
                 f"{what}: the model already predicts the target on the image after step {step - 1}, yet the ascent went on "
-                f"({len(path) - 1} steps in all): stop as soon as the model is fooled."
+                f"({steps} steps in all): stop as soon as the model is fooled.",
+                too_many,
             )
         move = after - before
-        length = float(move.norm())
+        right, length, cosine = step_is_right(move, gradient)
+        if right:
+            continue
+        mistake = step_mistake(model, before, move, gradient, summed, case.target)
         if abs(length - LEARNING_RATE) > 1e-4 * LEARNING_RATE:
-            raise PropertyFailed(
+            raise failed(
                 f"{what}: step {step} changes the image by {length:.6g} (L2 norm); each step must be "
-                f"dX = learning_rate * g / ||g||_2, of length learning_rate = {LEARNING_RATE:g}."
+                f"dX = learning_rate * g / ||g||_2, of length learning_rate = {LEARNING_RATE:g}.",
+                mistake,
             )
-        cosine = float((move * gradient).sum() / (length * gradient.norm()))
-        if cosine < 1 - 1e-6:
-            raise PropertyFailed(
-                f"{what}: step {step} does not point along the gradient of the target score (cosine {cosine:.6f}; "
-                "it must be +1: ascend the score of target_y itself, not a loss, and clear the gradient between steps)."
-            )
+        raise failed(
+            f"{what}: step {step} does not point along the gradient of the target score (cosine {cosine:.6f}; "
+            "it must be +1: ascend the score of target_y itself, not a loss, and clear the gradient between steps).",
+            mistake,
+        )
     _, predicted = target_gradient(model, path[-1], case.target)
     expect(predicted == case.target, f"{what}: the returned image is classified as {predicted}, not as the target {case.target}.")
     steps = len(path) - 1
