@@ -7,6 +7,8 @@ the ``(C, H*W)`` view, shape ``(N, C, C)``, divided by ``C * H * W`` when
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -15,8 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting, reference
-from autograder.compare import as_tensor, expect, expect_close, expect_gradients, format_values
+from autograder.compare import (
+    as_tensor,
+    expect,
+    expect_close,
+    expect_gradients,
+    format_values,
+    known_mistake,
+    with_mistake,
+)
+from autograder.failures import PropertyFailed
 from autograder.known_answers import plain_value, recorded
+from autograder.mistakes import Mistake, Suspect, known, raising
 from autograder.strategies import dtypes, map_sides, scales, seeded, seeds
 from autograder.student import StudentCode, Target
 
@@ -67,6 +79,104 @@ def expected_gradient(features: torch.Tensor, normalize: bool, cotangent: torch.
     return torch.autograd.grad(reference_gram(leaf, normalize), leaf, grad_outputs=cotangent)
 
 
+NO_BATCH_DIMENSION = known(
+    "gram_matrix.no_batch_dimension",
+    "your result is one (C, C) matrix without the batch dimension: even for a batch of one image, return (N, C, C), "
+    "one matrix per image (torch.bmm on the (N, C, H * W) view, or unsqueeze(0)).",
+    "mistake_gram_matrix_no_batch_dim",
+)
+BATCH_OF_ONE = known(
+    "gram_matrix.batch_of_one",
+    "your code assumes a batch of one image: view(1, C, H * W), squeeze(0) or a reshape to (C, -1) fails or merges the "
+    "images when N > 1; take N from features.shape and compute one matrix per image from the (N, C, H * W) view.",
+    "mistake_gram_matrix_view_batch_of_one",
+    "mistake_gram_matrix_batch_flattened_together",
+)
+DIVIDES_BY_HW = known(
+    "gram_matrix.divides_by_hw",
+    "your normalized matrix is C times the expected one: it is divided by H * W only; divide by C * H * W.",
+    "mistake_gram_matrix_divides_by_hw",
+)
+DIVIDES_BY_NCHW = known(
+    "gram_matrix.divides_by_nchw",
+    "your normalized matrix is the expected one divided by the batch size N: features.numel() counts every image; "
+    "divide by C * H * W.",
+    "mistake_gram_matrix_divides_by_nchw",
+)
+NEVER_DIVIDES = known(
+    "gram_matrix.never_divides",
+    "with normalize=True your matrix is not divided by C * H * W: the normalize flag is ignored.",
+    "mistake_gram_matrix_normalize_ignored_never_divides",
+)
+ALWAYS_DIVIDES = known(
+    "gram_matrix.always_divides",
+    "with normalize=False your matrix is divided by C * H * W too: divide only when normalize is true.",
+    "mistake_gram_matrix_normalize_ignored_always_divides",
+)
+DETACHED = known(
+    "gram_matrix.detached",
+    "your Gram matrix has the right values but no gradient: it was cut off from autograd (numpy, .detach(), .item() or "
+    "Variable(...) give values with no history); compute it with torch operations on the features.",
+    "mistake_gram_matrix_numpy_detached",
+)
+
+
+def scaling_suspects(shape: tuple[int, ...], normalize: bool, expected: Callable[[], torch.Tensor]) -> list[Suspect]:
+    """The normalization mistakes, each as the factor it multiplies the expected matrix (or gradient) by."""
+    batch, channels, height, width = shape
+    factors: list[tuple[Mistake, float]] = (  # on a 1x1 map, dividing by H * W is not dividing: only one is named
+        [
+            (DIVIDES_BY_HW, channels if height * width > 1 else 1),
+            (DIVIDES_BY_NCHW, 1 / batch),
+            (NEVER_DIVIDES, channels * height * width),
+        ]
+        if normalize
+        else [(ALWAYS_DIVIDES, 1 / (channels * height * width))]
+    )
+    return [Suspect(mistake, predicts=scaled(expected, factor)) for mistake, factor in factors if factor != 1]
+
+
+def scaled(expected: Callable[[], torch.Tensor], factor: float) -> Callable[[], torch.Tensor]:
+    """A prediction: ``factor`` times the expected result."""
+    return lambda: factor * expected()
+
+
+def shape_suspects(shape: tuple[int, ...]) -> list[Suspect]:
+    """The batch mistakes, told by the received shape: (C, C), or one (1, C, C) matrix for a batch of N > 1."""
+    batch, channels = shape[:2]
+    return [
+        Suspect(NO_BATCH_DIMENSION, matches=lambda received: tuple(received.shape) == (channels, channels)),
+        Suspect(BATCH_OF_ONE, matches=lambda received: batch > 1 and tuple(received.shape) == (1, channels, channels)),
+    ]
+
+
+def value_suspects(features: torch.Tensor, normalize: bool) -> list[Suspect]:
+    """The known mistakes that may explain a wrong Gram matrix."""
+    shape = tuple(features.shape)
+    return [*shape_suspects(shape), *scaling_suspects(shape, normalize, lambda: expected_gram(features, normalize))]
+
+
+@contextlib.contextmanager
+def assumes_one_image(features: torch.Tensor) -> Iterator[None]:
+    """Errors that the batch mistakes raise: a shape with a batch of 1 for N > 1, or a (C, C) result that cannot be backpropagated.
+
+    (The grader backpropagates an (N, C, C) weighting through the result; a
+    result of another shape makes autograd refuse it.)
+    """
+    channels = features.shape[1]
+    with raising(
+        NO_BATCH_DIMENSION, lambda error: f"output[0] has a shape of torch.Size([{channels}, {channels}])" in str(error)
+    ):
+        with raising(
+            BATCH_OF_ONE,
+            lambda error: (
+                features.shape[0] > 1
+                and ("shape '[1, " in str(error) or "output[0] has a shape of torch.Size([1, " in str(error))
+            ),
+        ):
+            yield
+
+
 @weight(1.0)
 @number("2.1")
 @visibility("visible")
@@ -85,6 +195,7 @@ def test_course_setting(student: StudentCode) -> None:
         f"shape {tuple(features.shape)}",
         fixed=True,
         hint="Check: G[n] = F[n] @ F[n].T with F[n] the (C, H*W) view of image n, divided by C * H * W.",
+        mistakes=value_suspects(features, True),
     )
 
 
@@ -101,10 +212,12 @@ def test_matches_reference_on_generated_batches(student: StudentCode, case: Gram
     float64, normalize on and off), the Gram matrix matches the solution's.
     """
     features = case.features()
-    received = student.call(GRAM_MATRIX, features, kwargs={"normalize": case.normalize}).value
+    with assumes_one_image(features):
+        received = student.call(GRAM_MATRIX, features, kwargs={"normalize": case.normalize}).value
     expect_close(
         received,
         expected_gram(features, case.normalize),
+        mistakes=value_suspects(features, case.normalize),
         what=case.describe(),
         inputs={"features": features},
     )
@@ -129,12 +242,29 @@ def expect_gradient(student: StudentCode, case: GramCase, cotangent_seed: int) -
     features = case.features()
     batch, channels = case.shape[:2]
     cotangent = seeded((batch, channels, channels), case.dtype, cotangent_seed, salt=7)
-    reply = student.call(
-        GRAM_MATRIX, features.clone().requires_grad_(True), kwargs={"normalize": case.normalize}, grad=True, cotangent=cotangent
+    with assumes_one_image(features):
+        reply = student.call(
+            GRAM_MATRIX,
+            features.clone().requires_grad_(True),
+            kwargs={"normalize": case.normalize},
+            grad=True,
+            cotangent=cotangent,
+        )
+    expect_close(
+        reply.value,
+        expected_gram(features, case.normalize),
+        what=case.describe(),
+        mistakes=value_suspects(features, case.normalize),
     )
-    expect_close(reply.value, expected_gram(features, case.normalize), what=case.describe())
     expected = expected_gradient(features, case.normalize, cotangent)
-    expect_gradients(reply, expected, what=case.describe(), names=["features"])
+    expect_gradients(
+        reply,
+        expected,
+        what=case.describe(),
+        names=["features"],
+        mistakes=scaling_suspects(case.shape, case.normalize, lambda: expected[0]),
+        detached=[Suspect(DETACHED, predicts=lambda: expected_gram(features, case.normalize))],
+    )
 
 
 @weight(0.3)
@@ -151,11 +281,14 @@ def test_symmetric_positive_semidefinite(student: StudentCode, case: GramCase) -
     """
     batch, channels = case.shape[:2]
     features = case.features()
-    gram = as_tensor(student.call(GRAM_MATRIX, features, kwargs={"normalize": case.normalize}).value, case.describe())
-    expect(
-        tuple(gram.shape) == (batch, channels, channels),
-        f"{case.describe()}: expected shape {(batch, channels, channels)}, received {tuple(gram.shape)}.",
-    )
+    with assumes_one_image(features):
+        gram = as_tensor(student.call(GRAM_MATRIX, features, kwargs={"normalize": case.normalize}).value, case.describe())
+    if tuple(gram.shape) != (batch, channels, channels):
+        failure = PropertyFailed(
+            f"{case.describe()}: expected shape {(batch, channels, channels)}, received {tuple(gram.shape)}."
+        )
+        mistake = known_mistake(gram, gram, shape_suspects(case.shape))
+        raise with_mistake(PropertyFailed(f"{failure}\n{mistake.hint}"), mistake) if mistake else failure
     gram = gram.to(torch.float64)
     expect_close(gram.transpose(1, 2), gram, what=f"{case.describe()} transposed (a Gram matrix is symmetric)")
     symmetric = (gram + gram.transpose(1, 2)) / 2
@@ -193,9 +326,9 @@ def test_normalize_divides_by_number_of_neurons(student: StudentCode, case: Gram
     """
     _, channels, height, width = case.shape
     features = case.features()
-    raw = as_tensor(
-        student.call(GRAM_MATRIX, features, kwargs={"normalize": False}).value, "StyleLoss.gram_matrix(features, normalize=False)"
-    )
+    with assumes_one_image(features):
+        unnormalized = student.call(GRAM_MATRIX, features, kwargs={"normalize": False}).value
+    raw = as_tensor(unnormalized, "StyleLoss.gram_matrix(features, normalize=False)")
     expect(
         bool(raw.ne(0).any()),
         f"{case.describe().replace('normalize=True', 'normalize=False')} is all zeros; the Gram matrix of features that "
@@ -205,7 +338,20 @@ def test_normalize_divides_by_number_of_neurons(student: StudentCode, case: Gram
     expect_close(
         normalized,
         raw.to(torch.float64) / (channels * height * width),
+        mistakes=[
+            Suspect(ALWAYS_DIVIDES, matches=lambda received: same(raw, expected_gram(features, True)) and same(received, raw)),
+            *scaling_suspects(case.shape, True, lambda: raw.to(torch.float64) / (channels * height * width)),
+        ],
         what=f"{case.describe()} (it should be gram_matrix(..., normalize=False) / (C * H * W) = ... / {channels * height * width})",
+    )
+
+
+def same(received: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Whether two results are equal to float32's precision."""
+    received, expected = received.to(torch.float64), expected.to(torch.float64)
+    scale = float(expected.abs().max()) if expected.numel() else 0.0
+    return tuple(received.shape) == tuple(expected.shape) and bool(
+        torch.allclose(received, expected, rtol=1e-3, atol=1e-6 * scale)
     )
 
 
