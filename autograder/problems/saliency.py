@@ -7,6 +7,7 @@ respect to the image.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -14,11 +15,22 @@ import torch
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.control import current_build_context
+from hypothesis.errors import InvalidArgument
 
-from autograder import course_setting, reference
-from autograder.compare import as_tensor, expect, expect_close, proportional_factor, zip_strict
+from autograder import course_setting, mistakes, reference
+from autograder.compare import (
+    as_tensor,
+    expect,
+    expect_close,
+    known_mistake,
+    proportional_factor,
+    with_mistake,
+    zip_strict,
+)
 from autograder.failures import PropertyFailed
 from autograder.known_answers import recorded
+from autograder.mistakes import Suspect
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
@@ -113,6 +125,175 @@ def expected_saliency(case: VisualCase) -> torch.Tensor:
     )
 
 
+def reported(predict: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """``predict``, run only for the failure that is reported, not for each failing case hypothesis shrinks through.
+
+    Such a prediction runs the reference on the case, which takes about as long
+    as the student's code: for every failing case, it would eat the problem's
+    time budget. The reported failure is hypothesis's final replay of the
+    smallest case, or a test without generated cases (the course's setting).
+    """
+
+    def run() -> torch.Tensor:
+        try:
+            reported_case = bool(current_build_context().is_final)
+        except InvalidArgument:  # no generated case: the course's setting
+            reported_case = True
+        if not reported_case:
+            raise LookupError("a failing case hypothesis shrinks past, not the reported one")
+        return predict()
+
+    return run
+
+
+class MistakenScores(torch.nn.Module):
+    """``model`` whose class scores are replaced by what a mistaken backward pass differentiates.
+
+    The reference, run on it, backpropagates the "correct-class scores" of the
+    replaced scores, and so computes what the mistake gives, without a second
+    solution in the suites. ``features`` is the model's own: the reference's
+    Grad-CAM hooks ``features[12]`` and its guided backprop swaps their ReLUs.
+    """
+
+    def __init__(self, model: torch.nn.Module, mistake: str, labels: torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.features = getattr(model, "features", model)
+        self.mistake = mistake
+        self.labels = labels
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        scores = self.model(images)
+        if self.mistake == "probabilities":  # softmax(scores)[y]
+            return torch.softmax(scores, dim=1)
+        if self.mistake == "cross_entropy":  # a cross-entropy loss summed over the batch
+            return -torch.log_softmax(scores, dim=1)
+        if self.mistake == "mean_cross_entropy":  # the default cross-entropy: averaged over the batch
+            return -torch.log_softmax(scores, dim=1) / len(scores)
+        if self.mistake == "all_scores":  # scores.sum() or backward(torch.ones_like(scores))
+            return scores.sum(dim=1, keepdim=True).expand_as(scores)
+        if self.mistake == "score_block":  # scores[:, y].sum(): every image scored on every label
+            return scores[:, self.labels].sum(dim=1, keepdim=True).expand_as(scores)
+        raise ValueError(f"unknown mistaken scores {self.mistake!r}")
+
+
+@recorded
+def saliency_if(case: VisualCase, mistake: str) -> torch.Tensor:
+    """The maps a mistake in what is backpropagated gives (see :class:`MistakenScores`)."""
+    model = MistakenScores(case.model(), mistake, case.targets())
+    return reference.module("visualizers.saliency_map").SaliencyMap().compute_saliency_maps(case.images(), case.targets(), model)
+
+
+def within(received: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> bool:
+    """``low <= received <= high`` everywhere, up to rounding."""
+    slack = 1e-6 * float(high.abs().max()) + 1e-12
+    return bool(((received >= low - slack) & (received <= high + slack)).all())
+
+
+BATCH_MEAN = mistakes.known(
+    "saliency.batch_mean",
+    "your maps are the expected ones divided by N, the number of images: the correct-class scores are averaged over "
+    "the batch (mean(), or a loss averaged over the batch) where they should be summed.",
+    "mistake_saliency_batch_mean",
+)
+CROSS_ENTROPY = mistakes.known(
+    "saliency.cross_entropy_loss",
+    "your maps are those of the cross-entropy loss: backpropagate the correct-class scores themselves (summed), "
+    "not a loss computed after a softmax.",
+    "mistake_saliency_cross_entropy_loss",
+)
+PROBABILITY = mistakes.known(
+    "saliency.softmax_probability",
+    "your maps are those of the correct class's softmax probability: backpropagate its raw score, before any softmax.",
+    "mistake_saliency_softmax_probability",
+)
+ALL_SCORES = mistakes.known(
+    "saliency.sum_of_all_scores",
+    "your maps are those of the sum of all class scores, as scores.sum() or backward(torch.ones_like(scores)) gives: "
+    "backpropagate only each image's correct-class score, scores.gather(1, y.view(-1, 1)).sum().",
+    "mistake_saliency_sum_of_all_scores",
+)
+SCORE_BLOCK = mistakes.known(
+    "saliency.score_block_summed",
+    "your maps are those of every image's scores for every label of the batch, as scores[:, y].sum() gives (an N x N "
+    "block): take one score per image, scores.gather(1, y.view(-1, 1)) or scores[torch.arange(N), y].",
+    "mistake_saliency_score_block_summed",
+)
+SQUEEZED = mistakes.known(
+    "saliency.squeeze_loses_batch",
+    "for a single image your maps have lost their batch dimension, as squeeze() does (it drops every dimension of "
+    "size 1): use squeeze(1), or max(dim=1) without keepdim.",
+    "mistake_saliency_squeeze_loses_batch",
+)
+NO_ABS = mistakes.known(
+    "saliency.no_abs",
+    "some values are negative and none is larger in size than the expected one, as the maximum of the signed gradient "
+    "gives: take the absolute value of the gradient before the maximum over the channels.",
+    "mistake_saliency_no_abs",
+)
+ABS_AFTER_MAX = mistakes.known(
+    "saliency.abs_after_max",
+    "your values equal the expected ones at some pixels and are smaller at others, as the absolute value of the "
+    "channel maximum gives: take the absolute value first, then the maximum over the channels.",
+    "mistake_saliency_abs_after_max",
+)
+CHANNEL_MEAN = mistakes.known(
+    "saliency.channel_mean",
+    "every value lies between a third of the expected one and the expected one, as the mean of the three channels' "
+    "absolute gradients does: take their maximum over the channels (dim=1), not the mean.",
+    "mistake_saliency_channel_mean",
+)
+CHANNEL_SUM = mistakes.known(
+    "saliency.channel_sum",
+    "every value lies between the expected one and three times it, as the sum of the three channels' absolute "
+    "gradients does: take their maximum over the channels (dim=1), not the sum.",
+    "mistake_saliency_channel_sum",
+)
+
+
+def signed_maximum(received: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Some values negative, none larger in size than the expected maps: the channel maximum of the signed gradient."""
+    return bool((received < 0).any()) and within(received, -expected, expected)
+
+
+def abs_after_max(received: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Nonnegative, at most the expected maps, equal to them at some of the pixels that matter and below at others."""
+    if tuple(received.shape) != tuple(expected.shape) or not within(received, torch.zeros_like(expected), expected):
+        return False
+    alive = expected > 1e-6 * float(expected.max())
+    equal = torch.isclose(received, expected, rtol=1e-4, atol=0) & alive
+    return int(alive.sum()) > 0 and 0.1 <= int(equal.sum()) / int(alive.sum()) <= 0.9
+
+
+def typical_ratio(received: torch.Tensor, expected: torch.Tensor) -> float:
+    """The median of ``received / expected`` where the expected maps are not 0: far from 1 when the values are off by a pattern, not by rounding."""
+    alive = expected > 1e-6 * float(expected.max())
+    return float((received[alive] / expected[alive]).median())
+
+
+def saliency_suspects(case: VisualCase, expected: torch.Tensor) -> list[Suspect]:
+    """The known mistakes that may explain wrong maps for ``case``; the ones that need no reference first."""
+    batch = len(case.labels)
+    suspects = [Suspect(SQUEEZED, predicts=lambda: expected.squeeze())]
+    if batch > 1:
+        suspects.append(Suspect(BATCH_MEAN, predicts=lambda: expected / batch))
+    suspects += [
+        Suspect(CROSS_ENTROPY, predicts=reported(lambda: saliency_if(case, "cross_entropy"))),
+        Suspect(CROSS_ENTROPY, predicts=reported(lambda: saliency_if(case, "mean_cross_entropy"))),
+        Suspect(PROBABILITY, predicts=reported(lambda: saliency_if(case, "probabilities"))),
+        Suspect(ALL_SCORES, predicts=reported(lambda: saliency_if(case, "all_scores"))),
+    ]
+    if len(set(case.labels)) > 1 or batch > 1:
+        suspects.append(Suspect(SCORE_BLOCK, predicts=reported(lambda: saliency_if(case, "score_block"))))
+    return [
+        *suspects,
+        Suspect(NO_ABS, matches=lambda got: signed_maximum(got, expected)),
+        Suspect(ABS_AFTER_MAX, matches=lambda got: abs_after_max(got, expected)),
+        Suspect(CHANNEL_MEAN, matches=lambda got: within(got, expected / 3, expected) and typical_ratio(got, expected) < 0.9),
+        Suspect(CHANNEL_SUM, matches=lambda got: within(got, expected, 3 * expected) and typical_ratio(got, expected) > 1.1),
+    ]
+
+
 def student_saliency(student: StudentCode, case: VisualCase) -> torch.Tensor:
     reply = student.call(SALIENCY, case.images(), case.targets(), case.model_ref())
     return as_tensor(reply.value, f"compute_saliency_maps(X, y, model) on {case.describe()}")
@@ -134,10 +315,10 @@ def expect_maps(student: StudentCode, case: VisualCase, *, fixed: bool = False) 
     received, expected = student_saliency(student, case), expected_saliency(case)
     what = f"compute_saliency_maps(X, y, model) on {case.describe()}"
     try:
-        expect_close(received, expected, what=what, fixed=fixed)
+        expect_close(received, expected, what=what, fixed=fixed, mistakes=saliency_suspects(case, expected))
     except PropertyFailed as mismatch:
         factor = proportional_factor(received, expected)
-        if factor is None:
+        if factor is None or getattr(mismatch, "mistake", None) is not None:
             raise
         raise PropertyFailed(
             f"{mismatch}\nThe pattern is right but the scale is not: {factor_in_words(factor, len(case.labels))}."
@@ -187,12 +368,20 @@ def test_shape_sign_and_pattern(student: StudentCode, case: VisualCase) -> None:
     shape = (len(case.labels), case.size, case.size)
     what = f"The maps of compute_saliency_maps(X, y, model) on {case.describe()}"
     expect(tuple(maps.shape) == shape, f"{what}: expected shape {shape}, received {tuple(maps.shape)}.")
-    expect(
-        bool((maps >= 0).all()),
-        f"{what} have negative values (the smallest is {float(maps.min()):.4g}); "
-        "a saliency map is the largest absolute gradient over the channels.",
-    )
+    if not bool((maps >= 0).all()):
+        message = (
+            f"{what} have negative values (the smallest is {float(maps.min()):.4g}); "
+            "a saliency map is the largest absolute gradient over the channels."
+        )
+        expected = expected_saliency(case)
+        mistake = known_mistake(maps, expected, [Suspect(NO_ABS, matches=lambda got: signed_maximum(got, expected))])
+        raise with_mistake(PropertyFailed(f"{message}\n{mistake.hint}" if mistake else message), mistake)
     expected = expected_saliency(case)
     factor = proportional_factor(maps, expected)
     if factor is None:
-        expect_close(maps, expected, what=f"{what} (not the expected ones times any one positive factor either)")
+        expect_close(
+            maps,
+            expected,
+            what=f"{what} (not the expected ones times any one positive factor either)",
+            mistakes=saliency_suspects(case, expected),
+        )
