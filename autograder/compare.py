@@ -404,12 +404,14 @@ def expect_gradients(
     *,
     what: str,
     names: Sequence[str],
-    mistakes: Sequence[Suspect] = (),
+    mistakes: Sequence[Suspect] | Callable[[int], Sequence[Suspect]] = (),
     detached: Sequence[Suspect] = (),
 ) -> None:
     """The student's gradients (``reply.grads``) match ``expected``, one per input in ``names``.
 
-    ``mistakes`` (see :func:`expect_close`) explain a wrong gradient of the first input.
+    ``mistakes`` (see :func:`expect_close`) explain a wrong gradient of the first input; for a
+    function of several inputs whose gradients a mistake changes (the style loss's layers), it
+    may be a function of the input's index that returns the suspects for that input's gradient.
 
     A result that autograd cannot differentiate fails, unless every expected
     gradient is zero: a loss that is a constant 0 for this input (a 1-pixel
@@ -429,7 +431,7 @@ def expect_gradients(
             raise failure
         raise with_mistake(PropertyFailed(f"{failure}\n{mistake.hint}"), mistake)
     for index, (name, received, wanted) in enumerate(zip_strict(names, reply.grads, expected)):
-        suspects = mistakes if index == 0 else ()
+        suspects = mistakes(index) if callable(mistakes) else mistakes if index == 0 else ()
         expect_close(received, wanted, what=f"The gradient of {what} with respect to {name}", mistakes=suspects)
 
 
