@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -59,7 +59,7 @@ def selected_scenarios(session: pytest.Session) -> list[Scenario]:
         if item.originalname == "test_scenario":
             names.add(str(getattr(item.callspec.params["scenario"], "name", "")))
         elif item.originalname == "test_a_known_mistakes_hint_fires_on_its_scenarios":
-            names.update(item.callspec.params["mistake"].scenarios)
+            names.update(cast(mistakes.Mistake, item.callspec.params["mistake"]).scenarios)
         elif item.originalname == "test_no_hint_fires_on_a_correct_variant":
             names.update(scenario.name for scenario in CORRECT)
     return [scenario for scenario in SCENARIOS if scenario.name in names]
