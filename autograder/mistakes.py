@@ -119,3 +119,29 @@ def raising(mistake: Mistake, when: Callable[[StudentRaised], bool]) -> Iterator
         failure = PropertyFailed(f"{error}\n{mistake.hint}")
         failure.mistake = mistake  # type: ignore[attr-defined]
         raise failure from None
+
+
+def reported(predict: Callable[[], Any]) -> Callable[[], Any]:
+    """``predict``, run only for the failure that is reported, not for each failing case hypothesis shrinks through.
+
+    For a prediction that runs the reference on the case (a whole optimisation,
+    a model's backward pass): it takes about as long as the student's code,
+    and for every failing case it would eat the problem's time budget. The
+    reported failure is hypothesis's final replay of the smallest case, or a
+    test without generated cases (the course's setting); elsewhere the
+    prediction raises, and the suspect is passed over.
+    """
+
+    def run() -> Any:
+        from hypothesis.control import current_build_context
+        from hypothesis.errors import InvalidArgument
+
+        try:
+            final = bool(getattr(current_build_context(), "is_final", True))
+        except InvalidArgument:  # no generated case: the course's setting, or the check's replay
+            final = True
+        if not final:
+            raise LookupError("a failing case hypothesis shrinks past, not the reported one")
+        return predict()
+
+    return run

@@ -30,7 +30,7 @@ from autograder import course_setting, reference
 from autograder.compare import as_tensor, expect, expect_close, known_mistake, with_mistake
 from autograder.failures import PropertyFailed, StudentRaised, WrongResultType
 from autograder.known_answers import recorded, remade, torch_random_numbers
-from autograder.mistakes import Suspect, known
+from autograder.mistakes import Suspect, known, reported
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
@@ -233,17 +233,17 @@ def run_suspects(case: VisualizationCase) -> list[Suspect]:
     """The known mistakes whose runs may explain a wrong final image of ``case``: the reference's run with changed options."""
     rate, l2 = case.learning_rate, case.l2_reg
     suspects = [
-        Suspect(IMAGE_NEVER_STEPS, predicts=lambda: reference_run(case, learning_rate=0.0)),
-        Suspect(DESCENDS, predicts=lambda: reference_run(case, learning_rate=-rate)),
-        Suspect(GRADIENT_NOT_ZEROED, predicts=lambda: reference_run(case, zero_grad=False)),
+        Suspect(IMAGE_NEVER_STEPS, predicts=reported(lambda: reference_run(case, learning_rate=0.0))),
+        Suspect(DESCENDS, predicts=reported(lambda: reference_run(case, learning_rate=-rate))),
+        Suspect(GRADIENT_NOT_ZEROED, predicts=reported(lambda: reference_run(case, zero_grad=False))),
     ]
     if l2 != 0:  # with l2_reg = 0, the L2 term's mistakes change nothing
         pixels = 3 * case.image_size**2
         suspects += [
-            Suspect(DESCENDS, predicts=lambda: reference_run(case, learning_rate=-rate, l2_reg=0.0)),
-            Suspect(NO_L2, predicts=lambda: reference_run(case, l2_reg=0.0)),
-            Suspect(L2_WRONG_SIGN, predicts=lambda: reference_run(case, l2_reg=-l2)),
-            Suspect(L2_MEAN, predicts=lambda: reference_run(case, l2_reg=l2 / pixels)),
+            Suspect(DESCENDS, predicts=reported(lambda: reference_run(case, learning_rate=-rate, l2_reg=0.0))),
+            Suspect(NO_L2, predicts=reported(lambda: reference_run(case, l2_reg=0.0))),
+            Suspect(L2_WRONG_SIGN, predicts=reported(lambda: reference_run(case, l2_reg=-l2))),
+            Suspect(L2_MEAN, predicts=reported(lambda: reference_run(case, l2_reg=l2 / pixels))),
         ]
     return suspects
 

@@ -23,8 +23,8 @@ from autograder import mistakes, reference
 from autograder.compare import as_tensor, expect, expect_close, known_mistake, with_mistake
 from autograder.failures import PropertyFailed, StudentRaised
 from autograder.known_answers import recorded
-from autograder.mistakes import Suspect
-from autograder.problems.saliency import COURSE_CASE, POSITIONS, MistakenScores, VisualCase, reported, visual_cases
+from autograder.mistakes import Suspect, reported
+from autograder.problems.saliency import COURSE_CASE, POSITIONS, MistakenScores, VisualCase, visual_cases
 from autograder.student import StudentCode, Target
 
 PROBLEM = "gradcam"

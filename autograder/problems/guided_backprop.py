@@ -24,8 +24,8 @@ from autograder import mistakes, reference
 from autograder.compare import expect_close, expect_gradients, with_mistake
 from autograder.failures import PropertyFailed
 from autograder.known_answers import recorded
-from autograder.mistakes import Suspect
-from autograder.problems.saliency import COURSE_CASE, MistakenScores, VisualCase, reported, visual_cases
+from autograder.mistakes import Suspect, reported
+from autograder.problems.saliency import COURSE_CASE, MistakenScores, VisualCase, visual_cases
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
 

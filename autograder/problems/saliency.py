@@ -7,7 +7,6 @@ respect to the image.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -15,8 +14,6 @@ import torch
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.control import current_build_context
-from hypothesis.errors import InvalidArgument
 
 from autograder import course_setting, mistakes, reference
 from autograder.compare import (
@@ -30,7 +27,7 @@ from autograder.compare import (
 )
 from autograder.failures import PropertyFailed
 from autograder.known_answers import recorded
-from autograder.mistakes import Suspect
+from autograder.mistakes import Suspect, reported
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
@@ -123,27 +120,6 @@ def expected_saliency(case: VisualCase) -> torch.Tensor:
         .SaliencyMap()
         .compute_saliency_maps(case.images(), case.targets(), case.model())
     )
-
-
-def reported(predict: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
-    """``predict``, run only for the failure that is reported, not for each failing case hypothesis shrinks through.
-
-    Such a prediction runs the reference on the case, which takes about as long
-    as the student's code: for every failing case, it would eat the problem's
-    time budget. The reported failure is hypothesis's final replay of the
-    smallest case, or a test without generated cases (the course's setting).
-    """
-
-    def run() -> torch.Tensor:
-        try:
-            reported_case = bool(current_build_context().is_final)
-        except InvalidArgument:  # no generated case: the course's setting
-            reported_case = True
-        if not reported_case:
-            raise LookupError("a failing case hypothesis shrinks past, not the reported one")
-        return predict()
-
-    return run
 
 
 class MistakenScores(torch.nn.Module):

@@ -27,7 +27,7 @@ from autograder import course_setting, reference
 from autograder.compare import as_tensor, expect_close, with_mistake
 from autograder.failures import PropertyFailed, StudentRaised, WrongResultType
 from autograder.known_answers import recorded, recording, remade, torch_random_numbers
-from autograder.mistakes import Suspect, known
+from autograder.mistakes import Suspect, known, reported
 from autograder.strategies import picture_pixels, seeds, synthetic_picture
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
@@ -359,23 +359,29 @@ def transfer_suspects(case: TransferCase) -> list[Suspect]:
 
     told_apart = [weighted(changed) for changed in weights.values()] + [weighted(case)]
     suspects = [
-        Suspect(mistake, predicts=lambda changed=changed: reference_run(changed))  # type: ignore[misc]
+        Suspect(mistake, predicts=reported(lambda changed=changed: reference_run(changed)))  # type: ignore[misc]
         for mistake, changed in weights.items()
         if told_apart.count(weighted(changed)) == 1
     ]
-    suspects.append(Suspect(NO_ZERO_GRAD, predicts=lambda: reference_run(case, zero_grad=False)))
+    suspects.append(Suspect(NO_ZERO_GRAD, predicts=reported(lambda: reference_run(case, zero_grad=False))))
     if case.decay_lr_at + 1 < case.num_iterations:  # a decay at the last step, one step late, is no decay at all
         suspects += [
-            Suspect(DECAY_ONE_STEP_LATE, predicts=lambda: reference_run(replace(case, decay_lr_at=case.decay_lr_at + 1))),
-            Suspect(NO_LR_DECAY, predicts=lambda: reference_run(replace(case, decay_lr_at=case.num_iterations))),
+            Suspect(
+                DECAY_ONE_STEP_LATE, predicts=reported(lambda: reference_run(replace(case, decay_lr_at=case.decay_lr_at + 1)))
+            ),
+            Suspect(NO_LR_DECAY, predicts=reported(lambda: reference_run(replace(case, decay_lr_at=case.num_iterations)))),
         ]
     if case.decay_lr_at < case.num_iterations:
         suspects += [
-            Suspect(DECAY_ONE_STEP_EARLY, predicts=lambda: reference_run(replace(case, decay_lr_at=case.decay_lr_at - 1))),
+            Suspect(
+                DECAY_ONE_STEP_EARLY, predicts=reported(lambda: reference_run(replace(case, decay_lr_at=case.decay_lr_at - 1)))
+            ),
             Suspect(
                 LR_MULTIPLIED,
-                predicts=lambda: reference_run(
-                    case, lr_in_param_groups=True, decayed_lr=COURSE_LR["initial_lr"] * COURSE_LR["decayed_lr"]
+                predicts=reported(
+                    lambda: reference_run(
+                        case, lr_in_param_groups=True, decayed_lr=COURSE_LR["initial_lr"] * COURSE_LR["decayed_lr"]
+                    )
                 ),
             ),
         ]
