@@ -238,10 +238,20 @@ def public_tests() -> list[str]:
 
 def test_the_untouched_handout_checks_to_zero_and_says_what_is_not_implemented(handout: Path, tmp_path: Path) -> None:
     folder = student_copy(handout, tmp_path / "ps3")
-    isolated = subprocess.run(
-        [sys.executable, "-c", "import autograder"], cwd=folder, env=outside_environment(), capture_output=True, text=True
+    # check.py's own lines before its import, then the import: the checker's copy, not the repository's (which
+    # setup.sh installs into this venv, so that it is within reach here as it is not on a student's machine).
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "__file__ = 'check.py'; exec(open('check.py').read().partition('from autograder')[0]); import autograder; print(autograder.__file__)",
+        ],
+        cwd=folder,
+        env=outside_environment(),
+        capture_output=True,
+        text=True,
     )
-    assert isolated.returncode != 0, "the check must run without the repository's autograder within reach"
+    assert Path(imported.stdout.strip()).is_relative_to(folder / "checker"), imported.stdout + imported.stderr
     completed = run_check(folder, "--json", str(tmp_path / "check.json"))
     assert completed.returncode == 1, completed.stderr
     rows = {p.key: line for p in PROBLEMS for line in completed.stdout.splitlines() if line.startswith(f"{p.title}  ")}
