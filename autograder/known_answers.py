@@ -28,6 +28,7 @@ rebuilt only as the graded suites' own dataclasses (:func:`decode_case`).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import hashlib
@@ -419,6 +420,64 @@ def _copy(value: Any) -> Any:
     return value
 
 
+# --------------------------------------------------------------------------- answers kept while grading
+
+
+class AnswerCache:
+    """The reference's answers within one grading process, by function and digest of the arguments.
+
+    Cases are derandomized: every submission graded in one process (``grade-class``)
+    asks the reference the same questions, and the course's setting's answers
+    (features of its pictures, whole optimisation runs) are asked for by
+    several tests. Each is computed once, then answered from here, as a copy.
+    At most ``limit`` bytes of tensors are kept, the least recently used
+    dropped first; an answer that is not plain data (tensors, numbers, tuples
+    and lists of them) or an argument with no digest is computed every time.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.entries: collections.OrderedDict[tuple[str, str], tuple[Any, int]] = collections.OrderedDict()
+        self.bytes = 0
+        self.hits = 0
+
+    def answer(self, name: str, arguments: Any, run: Callable[[], Any]) -> Any:
+        try:
+            key = (name, digest(arguments))
+        except TypeError:
+            return run()
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            self.hits += 1
+            return _copy(self.entries[key][0])
+        value = run()
+        size = _plain_bytes(value)
+        if size is not None and size <= self.limit:
+            self.entries[key] = (_copy(value), size)
+            self.bytes += size
+            while self.bytes > self.limit:
+                _, (_, dropped) = self.entries.popitem(last=False)
+                self.bytes -= dropped
+        return value
+
+
+def _plain_bytes(value: Any) -> int | None:
+    """The bytes of ``value``'s tensors when it is plain data an answer can be kept as, else ``None``."""
+    if isinstance(value, torch.Tensor):
+        return None if value.requires_grad else int(value.numel() * value.element_size())
+    if isinstance(value, (tuple, list)):
+        sizes = [_plain_bytes(item) for item in value]
+        return None if any(size is None for size in sizes) else sum(size or 0 for size in sizes)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return 0
+    return None
+
+
+ANSWER_CACHE_BYTES = 64 << 20
+ANSWERS = AnswerCache(ANSWER_CACHE_BYTES)
+"""The grader's answers, kept for the rest of the process (see :class:`AnswerCache`)."""
+
+
 # --------------------------------------------------------------------------- the switch
 
 _book: Book | None = None
@@ -455,7 +514,7 @@ def recorded(function: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         book = _book
         if book is None:
-            return function(*args, **kwargs)
+            return ANSWERS.answer(name, (args, kwargs), lambda: function(*args, **kwargs))
         return book.call(name, (args, kwargs), lambda: function(*args, **kwargs))
 
     return wrapper  # type: ignore[return-value]
