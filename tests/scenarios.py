@@ -141,7 +141,7 @@ def grade_all(
     workdir: Path,
     *,
     processes: int = 2,
-    chunk: int = 24,
+    chunk: int = 64,
     environment: dict[str, str] | None = None,
     command_prefix: tuple[str, ...] = (),
 ) -> dict[str, dict[str, Any]]:
@@ -151,7 +151,9 @@ def grade_all(
     through another command (``setpriv --bounding-set=-sys_admin``: no namespaces).
 
     Start-up (importing torch, forking the fork server) is paid once per batch
-    instead of once per scenario; ``processes`` batches run at a time.
+    instead of once per scenario, and the grader's cache of the reference's answers
+    (``known_answers.AnswerCache``) serves the whole batch, so batches are as large as a
+    problem's scenarios (``chunk``); ``processes`` batches run at a time.
     """
     groups: dict[tuple[str, ...], list[Scenario]] = {}
     for scenario in scenarios:
