@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from autograder.failures import PropertyFailed, WrongResultType
-from autograder.mistakes import Mistake, Suspect, diagnose
+from autograder.mistakes import Mistake, Suspect, diagnose, explained
 from autograder.worker.wire import Opaque
 
 if TYPE_CHECKING:
@@ -154,11 +154,11 @@ def expect_close(
             lines += ["The inputs were:", *shown]
         mistake = known_mistake(received, expected, mistakes, rtol=rtol, scalar=scalar)
         if mistake is not None:
-            lines.append(mistake.hint)
-        elif hint:
+            raise explained("\n".join(lines), mistake) from None
+        if hint:
             lines.append(hint)
         if len(lines) > 1:
-            raise with_mistake(PropertyFailed("\n".join(lines)), mistake) from None
+            raise PropertyFailed("\n".join(lines)) from None
         raise
 
 
@@ -187,12 +187,6 @@ def known_mistake(
         return not bool(_Mismatch(got, predicted, *tolerances).mask.any())
 
     return diagnose(got, mistakes, close)
-
-
-def with_mistake(failure: PropertyFailed, mistake: Mistake | None) -> PropertyFailed:
-    """``failure``, carrying the known mistake that explains it (``failure.mistake``), for reports to group by."""
-    failure.mistake = mistake  # type: ignore[attr-defined]
-    return failure
 
 
 def _expect_close(
@@ -285,7 +279,7 @@ def expect_matrix(
         mistake = known_mistake(received, expected, mistakes)
         if mistake is None:
             raise
-        raise with_mistake(PropertyFailed(f"{failure}\n{mistake.hint}"), mistake) from None
+        raise explained(str(failure), mistake) from None
 
 
 def _expect_matrix(
@@ -429,7 +423,7 @@ def expect_gradients(
         mistake = known_mistake(reply.value, torch.zeros((), dtype=dtype), detached)
         if mistake is None:
             raise failure
-        raise with_mistake(PropertyFailed(f"{failure}\n{mistake.hint}"), mistake)
+        raise explained(str(failure), mistake)
     for index, (name, received, wanted) in enumerate(zip_strict(names, reply.grads, expected)):
         suspects = mistakes(index) if callable(mistakes) else mistakes if index == 0 else ()
         expect_close(received, wanted, what=f"The gradient of {what} with respect to {name}", mistakes=suspects)

@@ -99,6 +99,17 @@ def diagnose(
     return None
 
 
+def with_mistake(failure: PropertyFailed, mistake: Mistake | None) -> PropertyFailed:
+    """``failure``, carrying the known mistake that explains it (``failure.mistake``), for reports to group by."""
+    failure.mistake = mistake  # type: ignore[attr-defined]
+    return failure
+
+
+def explained(message: str, mistake: Mistake | None) -> PropertyFailed:
+    """The failure saying ``message``, ended by the hint of ``mistake`` (if any) and carrying it as its cause."""
+    return with_mistake(PropertyFailed(message if mistake is None else f"{message}\n{mistake.hint}"), mistake)
+
+
 @contextlib.contextmanager
 def raising(mistake: Mistake, when: Callable[[StudentRaised], bool]) -> Iterator[None]:
     """Student code that raises the error ``mistake`` makes (``when`` tells it by the error) fails with its hint.
@@ -116,9 +127,7 @@ def raising(mistake: Mistake, when: Callable[[StudentRaised], bool]) -> Iterator
             fits = False
         if not fits:
             raise
-        failure = PropertyFailed(f"{error}\n{mistake.hint}")
-        failure.mistake = mistake  # type: ignore[attr-defined]
-        raise failure from None
+        raise explained(str(error), mistake) from None
 
 
 def reported(predict: Callable[[], Any]) -> Callable[[], Any]:

@@ -22,10 +22,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from autograder import reference
-from autograder.compare import as_tensor, expect, expect_close, kind_of, proportional_factor, with_mistake, zip_strict
+from autograder.compare import as_tensor, expect, expect_close, kind_of, proportional_factor, zip_strict
 from autograder.failures import PropertyFailed, WrongResultType
 from autograder.known_answers import recorded
-from autograder.mistakes import Mistake, Suspect, known, raising
+from autograder.mistakes import Mistake, Suspect, explained, known, raising
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
 
@@ -80,11 +80,6 @@ def telling_mistake(received: Any, right: Any, predictions: list[tuple[Mistake, 
     return None
 
 
-def fail(message: str, mistake: Mistake | None) -> PropertyFailed:
-    """The failure saying ``message``, ended by the hint of ``mistake`` (if any) and carrying it as its cause."""
-    return with_mistake(PropertyFailed(message if mistake is None else f"{message}\n{mistake.hint}"), mistake)
-
-
 def expect_count(
     student: StudentCode,
     function: str,
@@ -96,7 +91,9 @@ def expect_count(
     what = f"{function}({', '.join(map(str, arguments))})"
     received = integer(student.call(Target(MODULE, function), *arguments).value, what)
     if received != expected:
-        raise fail(f"{what}: expected {expected}, received {received}.", telling_mistake(received, expected, predictions or []))
+        raise explained(
+            f"{what}: expected {expected}, received {received}.", telling_mistake(received, expected, predictions or [])
+        )
 
 
 # --------------------------------------------------------------------------- problem 4
@@ -131,7 +128,7 @@ GATE_BIAS_ON_THE_BOUNDARY = known(
 def expect_gate(student: StudentCode, gate: str, truth_table: list[int]) -> None:
     given = student.get(MODULE, f"W_{gate}")
     if isinstance(given, (int, float)) and not isinstance(given, bool):
-        raise fail(f"W_{gate} must hold 2 numbers; it holds 1: {given}.", GATE_ONE_WEIGHT)
+        raise explained(f"W_{gate} must hold 2 numbers; it holds 1: {given}.", GATE_ONE_WEIGHT)
     weights = numbers(given, 2, f"W_{gate}")
     bias = numbers(student.get(MODULE, f"B_{gate}"), 1, f"B_{gate}")[0]
     outputs = gate_outputs(weights, bias)
@@ -149,7 +146,7 @@ def expect_gate(student: StudentCode, gate: str, truth_table: list[int]) -> None
         mistake = GATE_BIAS_SIGN
     elif all(total == 0 for total in wrong):
         mistake = GATE_BIAS_ON_THE_BOUNDARY
-    raise fail(
+    raise explained(
         f"W_{gate} = {weights}, B_{gate} = {bias:g} do not realise {gate} with f(x) = 1 if w.x + b >= 0:\n" + "\n".join(rows),
         mistake,
     )
@@ -236,7 +233,7 @@ def expect_piece(student: StudentCode, x0: int) -> None:
     if not isinstance(pieces, dict):
         raise WrongResultType(f"PIECEWISE must be a dict {{2: (W, b), -1: (W, b), 1: (W, b)}}; it is {kind_of(pieces)}.")
     if x0 not in pieces:
-        raise fail(
+        raise explained(
             f"PIECEWISE has no entry for x0 = {x0} (its keys are {sorted(pieces, key=str)}).",
             PIECE_STRING_KEYS if str(x0) in pieces else None,
         )
@@ -690,7 +687,7 @@ def expect_feature_map_size(received: int, size: int, k: int, s: int, p: int, me
     others = {m: {v for n, v in predictions if n != m} | {right} for m, _ in predictions}
     found = [m for m, value in predictions if value == received and value not in others[m]]
     mistake = found[0] if found else None
-    raise with_mistake(PropertyFailed(message if mistake is None else f"{message}\n{mistake.hint}"), mistake)
+    raise explained(message, mistake)
 
 
 FEATURE_MAP_TRUE_DIVISION = known(
@@ -706,7 +703,7 @@ def feature_map_answer(value: Any, size: int, k: int, s: int, p: int, what: str)
         return integer(value, what)
     except PropertyFailed as failure:
         unrounded = isinstance(value, float) and math.isclose(value, (size + 2 * p - k) / s + 1)
-        raise fail(str(failure), FEATURE_MAP_TRUE_DIVISION if unrounded else None) from None
+        raise explained(str(failure), FEATURE_MAP_TRUE_DIVISION if unrounded else None) from None
 
 
 FIELDS_ONLY_LAST = known(
@@ -797,14 +794,14 @@ def expect_fields(
     if not isinstance(value, (list, tuple)):
         message = f"{what} returned {kind_of(value)}; expected a list with one receptive field per layer."
         if isinstance(value, int) and not isinstance(value, bool) and value == expected[-1]:
-            raise fail(message, FIELDS_ONLY_LAST)
+            raise explained(message, FIELDS_ONLY_LAST)
         raise WrongResultType(message)
     received = [integer(v, f"{what}[{i}]") for i, v in enumerate(value)]
     if received == expected:
         return
     mistake = telling_mistake(received, expected, field_mistakes(layers, expected))
     if not fixed:
-        raise fail(f"{what}: expected {expected} (f_1 to f_{len(layers)}), received {received}.", mistake)
+        raise explained(f"{what}: expected {expected} (f_1 to f_{len(layers)}), received {received}.", mistake)
     expect(
         len(received) == len(expected),
         f"{what}: expected one receptive field per layer ({len(expected)}), received {len(received)}.",
@@ -817,7 +814,7 @@ def expect_fields(
     message = f"{what} = {received}: " + "; ".join(wrong) + "."
     if mistake is None:
         message += " Check how each layer's kernel, and the strides of the layers before it, widen the field."
-    raise fail(message, mistake)
+    raise explained(message, mistake)
 
 
 @weight(0.25)

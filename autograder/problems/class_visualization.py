@@ -27,10 +27,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting, reference
-from autograder.compare import as_tensor, expect, expect_close, known_mistake, with_mistake
+from autograder.compare import as_tensor, expect, expect_close, known_mistake
 from autograder.failures import PropertyFailed, StudentRaised, WrongResultType
 from autograder.known_answers import recorded, remade, torch_random_numbers
-from autograder.mistakes import Suspect, known, reported
+from autograder.mistakes import Suspect, explained, known, reported, with_mistake
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
@@ -165,7 +165,7 @@ def student_run(student: StudentCode, case: VisualizationCase) -> torch.Tensor:
         )
     except StudentRaised as error:
         if DETACHED_BACKWARD in str(error):
-            raise with_mistake(PropertyFailed(f"{error}\n{SCORE_DETACHED.hint}"), SCORE_DETACHED) from None
+            raise explained(str(error), SCORE_DETACHED) from None
         raise
     if isinstance(reply.value, Opaque):
         raise WrongResultType(
@@ -324,4 +324,4 @@ def test_target_score_rises_and_pixels_stay_in_range(student: StudentCode, case:
             f"{what}: the target's score is {score:.6g}, not above {without_steps:.6g}, its score after the same run without "
             "any step (the steps must climb the score: gradient ascent)."
         )
-        raise with_mistake(PropertyFailed(message if mistake is None else f"{message}\n{mistake.hint}"), mistake)
+        raise explained(message, mistake)

@@ -17,9 +17,9 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from autograder.compare import as_tensor, expect, expect_close, expect_matrix, known_mistake, with_mistake, zip_strict
+from autograder.compare import as_tensor, expect, expect_close, expect_matrix, known_mistake, zip_strict
 from autograder.failures import PropertyFailed
-from autograder.mistakes import Mistake, Suspect, known
+from autograder.mistakes import Mistake, Suspect, explained, known
 from autograder.strategies import seeded, seeds
 from autograder.student import StudentCode, Target
 
@@ -288,7 +288,7 @@ def expect_operator_matrix(
             f"one column per pixel of the {height}x{width} input), received shape {tuple(matrix.shape)}."
         )
         mistake = known_mistake(matrix, torch.zeros((), dtype=torch.float64), mistakes)
-        raise with_mistake(PropertyFailed(f"{failure}\n{mistake.hint}"), mistake) if mistake else failure
+        raise explained(str(failure), mistake) if mistake else failure
     expected = measured_matrix(case.kernel(), case.input_size, case.stride, case.padding, transposed=transposed)
     expect_matrix(
         matrix,
@@ -416,7 +416,7 @@ def expect_permutation(condition: bool, message: str, permutation: list[int]) ->
     if condition:
         return
     mistake = permutation_known_mistake(permutation)
-    raise with_mistake(PropertyFailed(f"{message}\n{mistake.hint}" if mistake else message), mistake)
+    raise explained(message, mistake)
 
 
 def student_permutation(student: StudentCode) -> torch.Tensor:

@@ -35,9 +35,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting
-from autograder.compare import as_tensor, expect, with_mistake
+from autograder.compare import as_tensor, expect
 from autograder.failures import PropertyFailed, StudentRaised
-from autograder.mistakes import Mistake, Suspect, diagnose, known
+from autograder.mistakes import Mistake, Suspect, diagnose, explained, known
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
 from autograder.worker.wire import Ref
@@ -263,7 +263,7 @@ def fooling_run(student: StudentCode, case: FoolingCase) -> FoolingRun:
         )
     except StudentRaised as error:
         if DETACHED_BACKWARD in str(error):
-            raise failed(str(error), SCORE_DETACHED) from None
+            raise explained(str(error), SCORE_DETACHED) from None
         raise
     result = as_tensor(reply.value, case.describe()).to(torch.float64)
     expect(
@@ -306,11 +306,6 @@ def ascent_path(
     return tuple(path), None
 
 
-def failed(message: str, mistake: Mistake | None) -> PropertyFailed:
-    """A failure with ``message``, ending with the hint of the known mistake that explains it, if one does."""
-    return with_mistake(PropertyFailed(message if mistake is None else f"{message}\n{mistake.hint}"), mistake)
-
-
 def step_is_right(move: torch.Tensor, gradient: torch.Tensor) -> tuple[bool, float, float]:
     """Whether ``move`` is a step of length learning_rate along ``gradient``; and its length and cosine with it."""
     length = float(move.norm())
@@ -345,7 +340,7 @@ def expect_fooled(student: StudentCode, case: FoolingCase) -> None:
         mistake = ascent_mistake(run, case)
         if mistake is None:
             raise
-        raise failed(str(failure), mistake) from None
+        raise explained(str(failure), mistake) from None
 
 
 def expect_outcome(result: torch.Tensor, case: FoolingCase) -> None:
@@ -383,7 +378,7 @@ def expect_ascent(student: StudentCode, case: FoolingCase) -> None:
         if predicted == case.target:
             steps = len(path) - 1
             too_many = ONE_STEP_TOO_MANY if step == steps else NEVER_STOPS if steps == MAX_STEPS else None
-            raise failed(
+            raise explained(
                 f"{what}: the model already predicts the target on the image after step {step - 1}, yet the ascent went on "
                 f"({steps} steps in all): stop as soon as the model is fooled.",
                 too_many,
@@ -394,12 +389,12 @@ def expect_ascent(student: StudentCode, case: FoolingCase) -> None:
             continue
         mistake = step_mistake(model, before, move, gradient, summed, case.target)
         if abs(length - LEARNING_RATE) > 1e-4 * LEARNING_RATE:
-            raise failed(
+            raise explained(
                 f"{what}: step {step} changes the image by {length:.6g} (L2 norm); each step must be "
                 f"dX = learning_rate * g / ||g||_2, of length learning_rate = {LEARNING_RATE:g}.",
                 mistake,
             )
-        raise failed(
+        raise explained(
             f"{what}: step {step} does not point along the gradient of the target score (cosine {cosine:.6f}; "
             "it must be +1: ascend the score of target_y itself, not a loss, and clear the gradient between steps).",
             mistake,

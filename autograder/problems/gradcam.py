@@ -20,10 +20,10 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import assume, given, settings
 
 from autograder import mistakes, reference
-from autograder.compare import as_tensor, expect, expect_close, known_mistake, with_mistake
-from autograder.failures import PropertyFailed, StudentRaised
+from autograder.compare import as_tensor, expect, expect_close, known_mistake
+from autograder.failures import StudentRaised
 from autograder.known_answers import recorded
-from autograder.mistakes import Suspect, reported
+from autograder.mistakes import Suspect, explained, reported
 from autograder.problems.saliency import COURSE_CASE, POSITIONS, MistakenScores, VisualCase, visual_cases
 from autograder.student import StudentCode, Target
 
@@ -115,7 +115,7 @@ def expect_or_known_mistake(
     if holds:
         return
     mistake = known_mistake(received, expected, suspects)
-    raise with_mistake(PropertyFailed(f"{message}\n{mistake.hint}" if mistake else message), mistake)
+    raise explained(message, mistake)
 
 
 def student_cam(student: StudentCode, case: VisualCase) -> torch.Tensor:

@@ -24,11 +24,10 @@ from autograder.compare import (
     expect_gradients,
     format_values,
     known_mistake,
-    with_mistake,
 )
 from autograder.failures import PropertyFailed
 from autograder.known_answers import plain_value, recorded
-from autograder.mistakes import Mistake, Suspect, known, raising
+from autograder.mistakes import Mistake, Suspect, explained, known, raising
 from autograder.strategies import dtypes, map_sides, scales, seeded, seeds
 from autograder.student import StudentCode, Target
 
@@ -288,7 +287,7 @@ def test_symmetric_positive_semidefinite(student: StudentCode, case: GramCase) -
             f"{case.describe()}: expected shape {(batch, channels, channels)}, received {tuple(gram.shape)}."
         )
         mistake = known_mistake(gram, gram, shape_suspects(case.shape))
-        raise with_mistake(PropertyFailed(f"{failure}\n{mistake.hint}"), mistake) if mistake else failure
+        raise explained(str(failure), mistake) if mistake else failure
     gram = gram.to(torch.float64)
     expect_close(gram.transpose(1, 2), gram, what=f"{case.describe()} transposed (a Gram matrix is symmetric)")
     symmetric = (gram + gram.transpose(1, 2)) / 2

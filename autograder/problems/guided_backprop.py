@@ -21,10 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import mistakes, reference
-from autograder.compare import expect_close, expect_gradients, with_mistake
+from autograder.compare import expect_close, expect_gradients
 from autograder.failures import PropertyFailed
 from autograder.known_answers import recorded
-from autograder.mistakes import Suspect, reported
+from autograder.mistakes import Suspect, explained, reported
 from autograder.problems.saliency import COURSE_CASE, MistakenScores, VisualCase, visual_cases
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
@@ -108,7 +108,7 @@ def test_custom_relu_backward_masks_by_input_and_gradient(student: StudentCode, 
         mistake = getattr(failure, "mistake", None)
         text = str(failure).replace(f"\n{mistake.hint}", "") if mistake else str(failure)
         inputs = f"\nThe inputs were:\nx = {x.tolist()}\ndout = {dout.tolist()}"
-        raise with_mistake(PropertyFailed(text + inputs + (f"\n{mistake.hint}" if mistake else "")), mistake) from None
+        raise explained(text + inputs, mistake) from None
 
 
 @recorded

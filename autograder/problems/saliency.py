@@ -22,12 +22,11 @@ from autograder.compare import (
     expect_close,
     known_mistake,
     proportional_factor,
-    with_mistake,
     zip_strict,
 )
 from autograder.failures import PropertyFailed
 from autograder.known_answers import recorded
-from autograder.mistakes import Suspect, reported
+from autograder.mistakes import Suspect, explained, reported
 from autograder.strategies import seeds
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
@@ -351,7 +350,7 @@ def test_shape_sign_and_pattern(student: StudentCode, case: VisualCase) -> None:
         )
         expected = expected_saliency(case)
         mistake = known_mistake(maps, expected, [Suspect(NO_ABS, matches=lambda got: signed_maximum(got, expected))])
-        raise with_mistake(PropertyFailed(f"{message}\n{mistake.hint}" if mistake else message), mistake)
+        raise explained(message, mistake)
     expected = expected_saliency(case)
     factor = proportional_factor(maps, expected)
     if factor is None:

@@ -18,10 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting, reference
-from autograder.compare import as_scalar, expect, expect_close, expect_gradients, known_mistake, with_mistake, zip_strict
+from autograder.compare import as_scalar, expect, expect_close, expect_gradients, known_mistake, zip_strict
 from autograder.failures import PropertyFailed
 from autograder.known_answers import plain_value, recorded
-from autograder.mistakes import Mistake, Suspect, known, raising
+from autograder.mistakes import Mistake, Suspect, explained, known, raising
 from autograder.strategies import dtypes, loss_weights, map_sides, seeded, seeds
 from autograder.student import StudentCode, Target
 
@@ -422,7 +422,7 @@ def test_sum_of_weighted_layer_terms(student: StudentCode, case: StyleCase) -> N
         )
         suspects = value_suspects(case.feats(), case.layers, own, case.weights)
         mistake = known_mistake(matched, torch.zeros((), dtype=torch.float64), suspects, scalar=True)
-        raise with_mistake(PropertyFailed(f"{failure}\n{mistake.hint}"), mistake) if mistake else failure
+        raise explained(str(failure), mistake) if mistake else failure
 
 
 def same(received: torch.Tensor, expected: torch.Tensor) -> bool:

@@ -24,10 +24,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import course_setting, reference
-from autograder.compare import as_tensor, expect_close, with_mistake
+from autograder.compare import as_tensor, expect_close
 from autograder.failures import PropertyFailed, StudentRaised, WrongResultType
 from autograder.known_answers import recorded, recording, remade, torch_random_numbers
-from autograder.mistakes import Suspect, known, reported
+from autograder.mistakes import Suspect, explained, known, reported, with_mistake
 from autograder.strategies import picture_pixels, seeds, synthetic_picture
 from autograder.student import StudentCode, Target
 from autograder.worker.models import build_model
@@ -255,7 +255,7 @@ def student_run(student: StudentCode, case: TransferCase) -> torch.Tensor:
                 "so that a grader can run a short version; see the template's signature."
             ) from None
         if DETACHED_BACKWARD in str(error):
-            raise with_mistake(PropertyFailed(f"{error}\n{LOSS_DETACHED.hint}"), LOSS_DETACHED) from None
+            raise explained(str(error), LOSS_DETACHED) from None
         raise
     if reply.value is None:
         raise WrongResultType(
