@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from autograder import grade, handout
+from autograder import grade, gradescope_package, handout
 from autograder.problems import PROBLEMS
 from autograder.settings import Limits
 
@@ -83,7 +83,7 @@ def parser() -> argparse.ArgumentParser:
     many.add_argument("--quiet", action="store_true", default=_default(grade.class_main, "quiet"), help="print nothing")
     many.add_argument("--device", choices=DEVICES, default=_default(grade.class_main, "device"), help=DEVICE_HELP)
 
-    building = verbs.add_parser("build", help="build what a course ships: the students' handout")
+    building = verbs.add_parser("build", help="build what a course ships: the students' handout, the Gradescope zip")
     things = building.add_subparsers(dest="thing", required=True)
     handout_verb = things.add_parser(
         "handout",
@@ -91,6 +91,15 @@ def parser() -> argparse.ArgumentParser:
     )
     handout_verb.add_argument("out", type=Path, help="a new folder, or a file ending in .zip")
     handout_verb.add_argument("--quiet", action="store_true", default=_default(handout.main, "quiet"), help="print nothing")
+
+    package_verb = things.add_parser(
+        "gradescope",
+        help="the autograder zip for Gradescope (setup.sh and run_autograder at its root), verified before it is returned",
+    )
+    package_verb.add_argument("out", type=Path, help="the zip to write")
+    package_verb.add_argument(
+        "--quiet", action="store_true", default=_default(gradescope_package.main, "quiet"), help="print nothing"
+    )
 
     verbs.add_parser("problems", help="list the graded problems, their keys and points")
     return top
@@ -108,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if arguments.verb == "build" and arguments.thing == "handout":
         return handout.main(arguments.out, quiet=arguments.quiet)
+    if arguments.verb == "build" and arguments.thing == "gradescope":
+        return gradescope_package.main(arguments.out, quiet=arguments.quiet)
     if arguments.verb == "problems":
         print(problem_table())
         return 0
