@@ -1,7 +1,10 @@
 """The command line: ``ps3-autograder VERB ...``, the same as ``python -m autograder VERB ...``.
 
-Each verb hands its arguments to one function; the defaults shown by
-``--help`` come from that function's signature, so the two never drift.
+Each verb that grades builds the run's configuration (:mod:`autograder.config`)
+from its options, the environment and defaults, and hands it to one function;
+a bad setting is reported (exit status 2) before anything runs. Each verb's
+work is in a module of its own: ``grade``, ``batch``, ``class_report`` (merge),
+``handout`` and ``gradescope_package`` (build).
 
 Exit status, for every verb: 0 when it did what was asked (for ``grade``, a
 report of a real grading was written or printed), 1 when the autograder
@@ -20,13 +23,12 @@ from pathlib import Path
 from typing import NoReturn
 
 from autograder import grade, gradescope_package, handout
+from autograder.config import DEVICES, ConfigError, RunConfig
 from autograder.problems import PROBLEMS
-from autograder.settings import Limits
 
-DEVICES = ("auto", "cpu", "cuda")
 DEVICE_HELP = (
     "where student code runs: cuda puts the models and inputs on the GPU (code that is not device-agnostic fails), "
-    "auto takes cuda when a GPU is available (default: %(default)s)"
+    "auto takes cuda when a GPU is available (default: cpu)"
 )
 
 
@@ -36,9 +38,18 @@ def _default(function: object, name: str) -> object:
 
 EXIT_STATUS = (
     "Exit status: 0 once graded; 1 when the autograder itself failed (a report that says so is still written); "
-    "2 for bad arguments or a submission that does not exist (nothing is written)."
+    "2 for bad arguments, a bad setting or a submission that does not exist (nothing is written)."
 )
-LIMITS = "Limits can be changed through the environment:\n" + Limits.describe()
+SETTINGS = "Settings from the environment (the command line's options win over them):\n" + RunConfig.describe()
+
+
+def _grading_options(verb: argparse.ArgumentParser) -> None:
+    """The options of every verb that grades: each one's default is the environment's AUTOGRADER_* setting, else the built-in one."""
+    verb.add_argument(
+        "--problems", help="grade only these problems (comma-separated keys; see the 'problems' verb; default: all)"
+    )
+    verb.add_argument("--device", choices=DEVICES, help=DEVICE_HELP)
+    verb.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,40 +59,54 @@ def parser() -> argparse.ArgumentParser:
         epilog=EXIT_STATUS,
     )
     verbs = top.add_subparsers(dest="verb", required=True)
+    epilog, raw = f"{EXIT_STATUS}\n\n{SETTINGS}", argparse.RawDescriptionHelpFormatter
 
     grading = verbs.add_parser(
         "grade",
         help="grade a submission (a folder or a zip); print the report, and write Gradescope's results.json with --results",
-        epilog=f"{EXIT_STATUS}\n\n{LIMITS}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=epilog,
+        formatter_class=raw,
     )
     grading.add_argument("submission", type=Path, help="the submission: a folder or a zip, files loose or one folder deep")
     grading.add_argument(
         "--results",
         type=Path,
-        default=_default(grade.main, "results"),
         help="also write the report here, as Gradescope's results.json (mode 0644, replaced atomically); "
         "without it, the report is only printed",
     )
-    grading.add_argument(
-        "--problems",
-        default=_default(grade.main, "problems"),
-        help="grade only these problems (comma-separated keys; see the 'problems' verb)",
-    )
-    grading.add_argument("--quiet", action="store_true", default=_default(grade.main, "quiet"), help="print nothing")
-    grading.add_argument("--device", choices=DEVICES, default=_default(grade.main, "device"), help=DEVICE_HELP)
+    _grading_options(grading)
 
     many = verbs.add_parser(
-        "grade-class",
-        help="grade every submission in a folder (each entry, a folder or a zip, is one); one report each and a summary.csv",
-        epilog=f"{EXIT_STATUS}\n\n{LIMITS}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "batch",
+        help="grade a class: Gradescope's export, or a folder of submission folders or zips; "
+        "a results.json each, grades.csv and summary.md",
+        epilog=epilog,
+        formatter_class=raw,
     )
-    many.add_argument("submissions", type=Path, help="a folder whose entries are the submissions")
-    many.add_argument("--out-dir", type=Path, required=True, help="where to write <entry>.json and summary.csv")
-    many.add_argument("--problems", default=_default(grade.class_main, "problems"), help="grade only these problems")
-    many.add_argument("--quiet", action="store_true", default=_default(grade.class_main, "quiet"), help="print nothing")
-    many.add_argument("--device", choices=DEVICES, default=_default(grade.class_main, "device"), help=DEVICE_HELP)
+    many.add_argument(
+        "submissions",
+        type=Path,
+        help="Gradescope's 'Export Submissions' folder (with submission_metadata.yml), or a folder whose entries "
+        "(folders or zips) are the submissions",
+    )
+    many.add_argument(
+        "--out", type=Path, required=True, help="where to write DIR/submissions/ID/results.json, grades.csv and summary.md"
+    )
+    many.add_argument("--jobs", type=int, help="submissions graded at once, each by its own grader (default: 1)")
+    many.add_argument(
+        "--shard", help="grade only the share I of N of the class (I/N, counted from 1; a deterministic split by submission)"
+    )
+    _grading_options(many)
+
+    merging = verbs.add_parser(
+        "merge", help="join the outputs of batch's shards into one grades.csv and summary.md", epilog=epilog, formatter_class=raw
+    )
+    merging.add_argument("shards", type=Path, nargs="+", help="the --out folders of the shards")
+    merging.add_argument("--out", type=Path, required=True, help="where to write the joined grades.csv and summary.md")
+    merging.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    retired = verbs.add_parser("grade-class", help="retired: use batch", add_help=False)
+    retired.add_argument("rest", nargs=argparse.REMAINDER)
 
     building = verbs.add_parser("build", help="build what a course ships: the students' handout, the Gradescope zip")
     things = building.add_subparsers(dest="thing", required=True)
@@ -91,34 +116,82 @@ def parser() -> argparse.ArgumentParser:
     )
     handout_verb.add_argument("out", type=Path, help="a new folder, or a file ending in .zip")
     handout_verb.add_argument("--quiet", action="store_true", default=_default(handout.main, "quiet"), help="print nothing")
-
     package_verb = things.add_parser(
         "gradescope",
-        help="the autograder zip for Gradescope (setup.sh and run_autograder at its root), verified before it is returned",
+        help="the autograder zip for Gradescope (setup.sh and run_autograder at its root), verified before it is written",
+        description="Build the zip from the files on disk, then check it as Gradescope runs it: unpacked into a temporary "
+        "/autograder, setup.sh, then run_autograder on the reference (full marks expected) and the starter code (0 expected). "
+        "The zip is written only when every check passed.",
+        epilog="Exit status: 0 once the zip is written; 1 when a check failed (nothing is written); 2 for bad arguments.",
     )
-    package_verb.add_argument("out", type=Path, help="the zip to write")
+    package_verb.add_argument("out", type=Path, help="the zip to write (a name ending in .zip)")
     package_verb.add_argument(
-        "--quiet", action="store_true", default=_default(gradescope_package.main, "quiet"), help="print nothing"
+        "--reuse-venv",
+        type=Path,
+        default=_default(gradescope_package.main, "reuse_venv"),
+        metavar="VENV",
+        help="check with this venv's packages (say, .venv: seconds) instead of the new venv setup.sh builds, as "
+        "Gradescope does (1 to 2 minutes); the zip's code and scripts are checked, not that its requirements install",
+    )
+    package_verb.add_argument(
+        "--salt-file",
+        type=Path,
+        default=_default(gradescope_package.main, "salt_file"),
+        metavar="PATH",
+        help="the course's salt to put in the zip as autograder/case_salt (default: autograder/case_salt, when it exists)",
+    )
+    package_verb.add_argument(
+        "--quiet", action="store_true", default=_default(gradescope_package.main, "quiet"), help="print nothing but errors"
     )
 
     verbs.add_parser("problems", help="list the graded problems, their keys and points")
     return top
 
 
+GRADE_CLASS_RETIRED = (
+    "grade-class was replaced by batch, which grades the same folders (and Gradescope's export) in parallel, resumes, "
+    "and writes grades.csv and summary.md:\n  ps3-autograder batch SUBMISSIONS --out DIR [--jobs N]"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
+    try:
+        return _run(arguments)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(arguments: argparse.Namespace) -> int:
     if arguments.verb == "grade":
-        return grade.main(
-            arguments.submission, arguments.results, problems=arguments.problems, quiet=arguments.quiet, device=arguments.device
+        config = RunConfig.build(problems=arguments.problems, device=arguments.device, quiet=arguments.quiet)
+        return grade.main(arguments.submission, arguments.results, config)
+    if arguments.verb == "batch":
+        from autograder import batch
+
+        config = RunConfig.build(
+            problems=arguments.problems,
+            device=arguments.device,
+            quiet=arguments.quiet,
+            jobs=arguments.jobs,
+            shard=arguments.shard,
         )
+        return batch.main(arguments.submissions, arguments.out, config)
+    if arguments.verb == "merge":
+        from autograder import class_report
+
+        return class_report.merge_main(arguments.shards, arguments.out, quiet=arguments.quiet)
     if arguments.verb == "grade-class":
-        return grade.class_main(
-            arguments.submissions, arguments.out_dir, problems=arguments.problems, quiet=arguments.quiet, device=arguments.device
-        )
+        print(f"error: {GRADE_CLASS_RETIRED}", file=sys.stderr)
+        return 2
     if arguments.verb == "build" and arguments.thing == "handout":
+        RunConfig.build()  # a bad setting is reported before the handout's grading starts
         return handout.main(arguments.out, quiet=arguments.quiet)
     if arguments.verb == "build" and arguments.thing == "gradescope":
-        return gradescope_package.main(arguments.out, quiet=arguments.quiet)
+        return gradescope_package.main(
+            arguments.out, quiet=arguments.quiet, reuse_venv=arguments.reuse_venv, salt_file=arguments.salt_file
+        )
     if arguments.verb == "problems":
         print(problem_table())
         return 0

@@ -8,9 +8,7 @@ the autograder itself is reported as such, with what was graded before it.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import os
 import sys
 import tempfile
 import time
@@ -19,13 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autograder import problems as problem_registry
 from autograder import reference
 from autograder.case_salt import read_case_salt
+from autograder.config import RunConfig
 from autograder.feedback import terminal_report
 from autograder.intake import IntakeError, take_submission
 from autograder.privilege import PrivilegeError, must_be_readable, must_stay_hidden, protect_grader_files, worker_confinement
-from autograder.problems import COURSE_PARTS, Problem
+from autograder.problems import COURSE_PARTS
 from autograder.results import autograder_failure, build_results, complete, write_results
 from autograder.sandbox import ForkServer
 from autograder.settings import Limits
@@ -36,27 +34,23 @@ if TYPE_CHECKING:
     from autograder.known_answers import Book
 
 
-def main(
-    submission: Path, results: Path | None = None, problems: str | None = None, quiet: bool = False, device: str = "cpu"
-) -> int:
+def main(submission: Path, results: Path | None, config: RunConfig) -> int:
     """Grade ``submission`` (a folder or a zip), print the report, and write it to ``results`` when given.
 
     The exit status (see :mod:`autograder.cli`): 0 once graded, 1 when the
-    autograder itself failed (the report says so, and is written), 2 for bad
-    arguments or a submission that does not exist: then nothing is written.
+    autograder itself failed (the report says so, and is written), 2 for a
+    submission that does not exist: then nothing is written.
     """
     started = time.monotonic()
     try:
-        selected = problem_registry.select(problems)
-        device = resolve_device(device)
         must_be_a_submission(Path(submission))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    with _fork_server_or_error(device) as server:
-        report = _grade_and_write(Path(submission), results, selected, server, started, device)
-    if not quiet:
-        print(terminal_report(report, selected))
+    with fork_server_or_error(config) as server:
+        report = grade_and_write(Path(submission), results, config, server, started)
+    if not config.quiet:
+        print(terminal_report(report, config.problems))
     return 1 if report["extra_data"].get("autograder_failed") else 0
 
 
@@ -68,55 +62,11 @@ def must_be_a_submission(path: Path) -> None:
         raise ValueError(f"{path} is neither a folder nor a file")
 
 
-def class_main(submissions: Path, out_dir: Path, problems: str | None = None, quiet: bool = False, device: str = "cpu") -> int:
-    """Grade every submission in the folder ``submissions`` (each entry, a folder or a zip, is one).
-
-    Each report goes to ``out_dir/<entry>.json``, and one line per submission
-    to ``out_dir/summary.csv``. One grader and one fork server serve them all,
-    so the start-up is paid once; each submission still gets fresh workers.
-    As root, ``out_dir`` is closed to others (0700) while student code runs,
-    so that no worker reads another student's report, and opened (0755) at the end.
-    Exit status as :func:`main`'s: 1 when the autograder failed on any submission.
-    """
-    try:
-        selected = problem_registry.select(problems)
-        device = resolve_device(device)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if not Path(submissions).is_dir():
-        print(f"error: {submissions} is not a folder of submissions", file=sys.stderr)
-        return 2
-    entries = sorted(e for e in Path(submissions).iterdir() if not e.name.startswith("."))
-    if not entries:
-        print(f"error: {submissions} holds no submissions (no folder or zip in it)", file=sys.stderr)
-        return 2
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    as_root = os.geteuid() == 0
-    if as_root:
-        Path(out_dir).chmod(0o700)  # other students' reports are not the worker user's to read
-    rows: list[list[object]] = []
-    failed = False
-    try:
-        with _fork_server_or_error(device) as server:
-            for entry in entries:
-                report = _grade_and_write(entry, Path(out_dir) / f"{entry.name}.json", selected, server, time.monotonic(), device)
-                rows.append(summary_row(entry.name, report, selected))
-                failed = failed or bool(report["extra_data"].get("autograder_failed"))
-                if not quiet:
-                    print(f"{entry.name}: {report['score']:g} / {rows[-1][2]:g}", flush=True)
-    finally:
-        write_summary(Path(out_dir) / "summary.csv", rows, selected)
-        if as_root:
-            Path(out_dir).chmod(0o755)
-    return 1 if failed else 0
-
-
 @contextlib.contextmanager
-def _fork_server_or_error(device: str) -> Iterator[ForkServer | Exception]:
+def fork_server_or_error(config: RunConfig) -> Iterator[ForkServer | Exception]:
     """The fork server for a grading run, or the error that kept it from starting (reported per submission)."""
     try:
-        server = start_fork_server(Limits.from_environment(), device)
+        server = start_fork_server(config.limits, config.device)
     except PrivilegeError as error:
         print(f"error: {error}", file=sys.stderr)
         yield error
@@ -187,33 +137,8 @@ def _probe_problem(probe: dict[str, Any], confinement: Confinement) -> str | Non
     return None
 
 
-def resolve_device(device: str) -> str:
-    """``cpu`` or ``cuda`` for ``--device auto|cpu|cuda``.
-
-    The check asks NVML, not CUDA: CUDA must not be initialised in the grader
-    before it forks the fork server (a forked child cannot use it then).
-    """
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"--device must be auto, cpu or cuda, not {device!r}")
-    if device == "cpu":
-        return "cpu"
-    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if device == "cuda":
-        raise ValueError("--device cuda: no CUDA GPU is available here (torch.cuda.is_available() is False)")
-    return "cpu"
-
-
-def _grade_and_write(
-    submission: Path,
-    results: Path | None,
-    selected: tuple[Problem, ...],
-    server: ForkServer | Exception,
-    started: float,
-    device: str,
+def grade_and_write(
+    submission: Path, results: Path | None, config: RunConfig, server: ForkServer | Exception, started: float
 ) -> dict[str, Any]:
     """Grade one submission and write its report to ``results`` (when given), whatever happens."""
     try:
@@ -221,11 +146,13 @@ def _grade_and_write(
             raise RuntimeError(f"student code cannot be run safely here: {server}")
         if not isinstance(server, ForkServer):
             raise RuntimeError(f"the worker processes could not be started: {server}")
-        report = grade(submission, selected, server, device)
+        report = grade(submission, config, server)
         report["extra_data"]["sandbox"] = server.sandbox
     except BaseException as error:
         traceback.print_exception(type(error), error, error.__traceback__)
-        report = autograder_failure(selected, f"{type(error).__name__}: {error}", execution_time=time.monotonic() - started)
+        report = autograder_failure(
+            config.problems, f"{type(error).__name__}: {error}", execution_time=time.monotonic() - started
+        )
         if isinstance(error, KeyboardInterrupt):
             if results is not None:
                 write_results(results, report)
@@ -236,15 +163,13 @@ def _grade_and_write(
     return report
 
 
-def grade(
-    submission: Path, selected: tuple[Problem, ...], server: ForkServer, device: str = "cpu", *, book: Book | None = None
-) -> dict[str, Any]:
-    """Run the graded suites of ``selected`` on ``submission``, student code on ``device``; the results.json object.
+def grade(submission: Path, config: RunConfig, server: ForkServer, *, book: Book | None = None) -> dict[str, Any]:
+    """Run the graded suites of ``config.problems`` on ``submission``, student code on ``config.device``; the results.json object.
 
     With ``book``, the reference's answers are recorded into it, on the handout's cases (no course salt).
     """
     started = time.monotonic()
-    limits = Limits.from_environment()
+    selected = config.problems
     with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
         try:
             intake = take_submission(submission, Path(scratch) / "submission", reference.REFERENCE_DIR)
@@ -255,8 +180,8 @@ def grade(
         from autograder.plugin import GradingPlugin, run_suites
         from autograder.session import GradingSession
 
-        salt = "" if book is not None else read_case_salt()
-        plugin = GradingPlugin(GradingSession(intake, limits, server, device, case_salt=salt), book)
+        salt = "" if book is not None else read_case_salt(config.case_salt_file)
+        plugin = GradingPlugin(GradingSession(intake, config.limits, server, config.device, case_salt=salt), book)
         exit_code = run_suites([str(p.suite) for p in selected], plugin)
     elapsed = time.monotonic() - started
     if plugin.errors or exit_code not in (0, 1):
@@ -267,24 +192,3 @@ def grade(
     )
     used = {path for problem in selected for path in problem.files}
     return build_results(tests, selected, output=intake.report(used), execution_time=elapsed)
-
-
-def summary_row(name: str, report: dict[str, Any], selected: tuple[Problem, ...]) -> list[object]:
-    """One line of summary.csv: the submission, its score and maximum, each problem's score, failures."""
-    problems = report["extra_data"].get("problems", {})
-    maximum = round(sum(test["max_score"] for test in report["tests"]), 4)
-    return [
-        name,
-        report["score"],
-        maximum,
-        *(problems.get(p.key, {}).get("score", 0.0) for p in selected),
-        "yes" if report["extra_data"].get("autograder_failed", False) else "no",
-        report["execution_time"],
-    ]
-
-
-def write_summary(path: Path, rows: list[list[object]], selected: tuple[Problem, ...]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["submission", "score", "max_score", *(p.key for p in selected), "autograder_failed", "seconds"])
-        writer.writerows(rows)

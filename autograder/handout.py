@@ -215,13 +215,16 @@ def record_known_answers() -> bytes:
     The reference must pass every public test: an answer recorded from a failing
     run would be wrong, and a case it failed on is not kept.
     """
+    import dataclasses
+
     from autograder import grade, known_answers
-    from autograder.settings import Limits
+    from autograder.config import RunConfig
 
     book = known_answers.Book(replaying=False)
-    server = grade.start_fork_server(Limits.from_environment())
+    config = dataclasses.replace(RunConfig.build(device="cpu"), problems=PROBLEMS)  # every problem's answers, on the CPU
+    server = grade.start_fork_server(config.limits)
     try:
-        report = grade.grade(REFERENCE_DIR, PROBLEMS, server, book=book)
+        report = grade.grade(REFERENCE_DIR, config, server, book=book)
     finally:
         server.close()
     failed = [f"{test['number']} {test['name']}:\n{test['output']}" for test in report["tests"] if test["status"] != "passed"]

@@ -145,7 +145,7 @@ def grade_all(
     environment: dict[str, str] | None = None,
     command_prefix: tuple[str, ...] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Every scenario's report, graded with ``grade-class``: one grader per batch of scenarios that grade the same problems.
+    """Every scenario's report, graded with ``batch``: one grader per batch of scenarios that grade the same problems.
 
     ``environment`` is added to the graders' environment (limits, say), and ``command_prefix`` runs them
     through another command (``setpriv --bounding-set=-sys_admin``: no namespaces).
@@ -175,9 +175,9 @@ def grade_all(
             sys.executable,
             "-m",
             "autograder",
-            "grade-class",
+            "batch",
             str(folder / "submissions"),
-            "--out-dir",
+            "--out",
             str(folder / "reports"),
         ]
         completed = subprocess.run(
@@ -195,12 +195,12 @@ def grade_all(
     reports = {}
     for index, (_, members) in enumerate(batches):
         for scenario in members:
-            path = workdir / f"batch{index}" / "reports" / f"{scenario.name}.json"
+            path = workdir / f"batch{index}" / "reports" / "submissions" / scenario.name / "results.json"
             if path.exists():
                 reports[scenario.name] = json.loads(path.read_text())
             else:
                 stderr = (workdir / f"batch{index}" / "stderr.txt").read_text()
-                reports[scenario.name] = {"missing": f"no report was written; grade-class said:\n{stderr[-4000:]}"}
+                reports[scenario.name] = {"missing": f"no report was written; batch said:\n{stderr[-4000:]}"}
     return reports
 
 

@@ -9,6 +9,7 @@ short enough to read.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,10 +22,19 @@ from tests.scenarios import ROOT, SCENARIOS
 COMMAND = ROOT / ".venv" / "bin" / "ps3-autograder"
 
 
-def ps3_autograder(*arguments: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def ps3_autograder(
+    *arguments: str | Path, cwd: Path, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     if not COMMAND.exists():
         pytest.fail(f"{COMMAND} is missing: ./setup.sh installs the package and its command")
-    return subprocess.run([str(COMMAND), *map(str, arguments)], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(COMMAND), *map(str, arguments)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(environment or {})},
+    )
 
 
 def two_bug_submission(folder: Path) -> Path:
@@ -73,13 +83,42 @@ def test_bad_input_exits_non_zero_and_writes_nothing(tmp_path: Path) -> None:
     typo = ps3_autograder("grade", ROOT / "reference", "--problems", "tv_los", "--results", results, cwd=tmp_path)
     assert typo.returncode == 2 and "unknown problem tv_los" in typo.stderr
     (tmp_path / "class").mkdir()
-    empty_class = ps3_autograder("grade-class", tmp_path / "class", "--out-dir", tmp_path / "out", cwd=tmp_path)
+    empty_class = ps3_autograder("batch", tmp_path / "class", "--out", tmp_path / "out", cwd=tmp_path)
     assert empty_class.returncode == 2 and "holds no submissions" in empty_class.stderr
+    bad_shard = ps3_autograder("batch", tmp_path / "class", "--out", tmp_path / "out", "--shard", "0/3", cwd=tmp_path)
+    assert bad_shard.returncode == 2 and "--shard='0/3'" in bad_shard.stderr, bad_shard.stderr
+    retired = ps3_autograder("grade-class", tmp_path / "class", "--out-dir", tmp_path / "out", cwd=tmp_path)
+    assert retired.returncode == 2 and "replaced by batch" in retired.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["class"], "nothing was written"
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("AUTOGRADER_CALL_SECONDS", "soon", "AUTOGRADER_CALL_SECONDS='soon' is not a valid float"),
+        ("AUTOGRADER_MEMORY_BYTES", "-1", "AUTOGRADER_MEMORY_BYTES='-1' must be positive"),
+        ("AUTOGRADER_DEVICE", "gpu", "AUTOGRADER_DEVICE='gpu' must be one of auto, cpu, cuda"),
+        ("AUTOGRADER_PROBLEMS", "tv_los", "AUTOGRADER_PROBLEMS: unknown problem tv_los"),
+        ("AUTOGRADER_JOBS", "two", "AUTOGRADER_JOBS='two' must be a whole number"),
+    ],
+)
+def test_a_bad_setting_is_an_error_that_names_it_before_anything_is_graded(
+    tmp_path: Path, setting: str, value: str, message: str
+) -> None:
+    results = tmp_path / "results.json"
+    verb = (
+        ["batch", ROOT / "reference", "--out", tmp_path / "out"]
+        if setting == "AUTOGRADER_JOBS"
+        else ["grade", ROOT / "reference", "--results", results]
+    )
+    completed = ps3_autograder(*verb, cwd=tmp_path, environment={setting: value})
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.strip() == f"error: {message}" or completed.stderr.startswith(f"error: {message}"), completed.stderr
+    assert "could not be started" not in completed.stderr and list(tmp_path.iterdir()) == []
+
+
 def test_every_verbs_help_states_the_exit_status_and_grades_help_the_limits(tmp_path: Path) -> None:
-    for verb in ("grade", "grade-class"):
+    for verb in ("grade", "batch"):
         completed = ps3_autograder(verb, "--help", cwd=tmp_path)
         assert completed.returncode == 0
         assert "Exit status: 0" in completed.stdout and "AUTOGRADER_CALL_SECONDS" in completed.stdout, verb
