@@ -106,14 +106,14 @@ def test_a_bad_setting_is_an_error_that_names_it_before_anything_is_graded(
     tmp_path: Path, setting: str, value: str, message: str
 ) -> None:
     results = tmp_path / "results.json"
-    verb = (
+    verb: list[str | Path] = (
         ["batch", ROOT / "reference", "--out", tmp_path / "out"]
         if setting == "AUTOGRADER_JOBS"
         else ["grade", ROOT / "reference", "--results", results]
     )
     completed = ps3_autograder(*verb, cwd=tmp_path, environment={setting: value})
     assert completed.returncode == 2, completed.stderr
-    assert completed.stderr.strip() == f"error: {message}" or completed.stderr.startswith(f"error: {message}"), completed.stderr
+    assert completed.stderr.startswith(f"error: {message}"), completed.stderr
     assert "could not be started" not in completed.stderr and list(tmp_path.iterdir()) == []
 
 
