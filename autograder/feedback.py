@@ -1,7 +1,7 @@
 """The report for a terminal: short enough to read, with every failure's reason in it.
 
 ``results.json`` keeps every test's full text, for Gradescope. A terminal
-shows (for ``grade``, ``grade-class`` and the handout's ``check.py``):
+shows (for ``grade`` and the handout's ``check.py``):
 
 - what intake said about the files;
 - a table, one row per problem: its points, and "passed", or the one reason

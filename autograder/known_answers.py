@@ -426,7 +426,7 @@ def _copy(value: Any) -> Any:
 class AnswerCache:
     """The reference's answers within one grading process, by function and digest of the arguments.
 
-    Cases are derandomized: every submission graded in one process (``grade-class``)
+    Cases are derandomized: every submission graded in one process (a ``batch`` job)
     asks the reference the same questions, and the course's setting's answers
     (features of its pictures, whole optimisation runs) are asked for by
     several tests. Each is computed once, then answered from here, as a copy.

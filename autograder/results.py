@@ -57,7 +57,7 @@ AUTOGRADER_FAILED = (
 )
 RESULTS_MODE = 0o644
 """A report's permissions: anyone may read it (a TA reads what the grader wrote as root). It is written once
-grading is over, when no student code runs; ``grade-class`` keeps its folder closed while it grades."""
+grading is over, when no student code runs; ``batch`` keeps its folder closed while it grades."""
 AUTOGRADER_FAILED_IN_TEST = "The autograder failed in this test (not your fault; please tell the course staff)"
 
 

@@ -2,7 +2,7 @@
 
 A deployed grader draws its generated cases from the course's secret salt
 (``autograder/case_salt.py``). This grades the whole scenario corpus
-(``tests/scenarios/``) once per salt given, through ``grade-class`` as the
+(``tests/scenarios/``) once per salt given, through ``batch`` as the
 tests do, and checks each report with the tests' own ``check_outcome``.
 
     python bench/salted_scenarios.py "first salt" "second salt"

@@ -1,6 +1,6 @@
 """The adversarial corpus: every attack in tests/attacks earns no more than its honest part.
 
-All attacks are graded once per test session (``grade-class``, in batches,
+All attacks are graded once per test session (``batch``, in batches,
 with short time limits), by whichever pytest process needs them first. Around
 that grading the fixture records what must not change: the autograder's own
 files, a file of the grader's in /tmp (the sentinel), and, per attack, the

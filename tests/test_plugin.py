@@ -478,7 +478,7 @@ def drawn_under(salt: str, tmp_path: Path, run: int) -> list[int]:
     suite = tmp_path / "suite" / "test_salted.py"  # one place: a test's seed depends on its id, which names the file
     suite.parent.mkdir(exist_ok=True)
     suite.write_text(SALTED_SUITE)
-    sys.modules.pop("test_salted", None)  # imported afresh, as in each grading of grade-class
+    sys.modules.pop("test_salted", None)  # imported afresh, as in each grading of a batch job
     drawn = tmp_path / f"drawn{run}.txt"
     session = SimpleNamespace(output=CapturedOutput(1000), case_salt=salt)
     plugin = GradingPlugin(cast(Any, session))

@@ -1,7 +1,7 @@
 """Every scenario submission gets the outcome its scenario.json promises (see tests/scenarios.py).
 
 The selected scenarios (all of them, or those ``-k`` picks) are graded once
-per test session, in batches (``grade-class``), by whichever pytest process
+per test session, in batches (``batch``), by whichever pytest process
 needs them first; the others wait for the result. Each scenario is then its
 own test.
 """
