@@ -91,14 +91,31 @@ def find_submissions(folder: Path) -> list[ClassSubmission]:
         return from_export(export)
     found: dict[str, ClassSubmission] = {}
     for entry in sorted(folder.iterdir()):
-        if entry.name.startswith(".") or not (entry.is_dir() or entry.is_file()):
+        if entry.name.startswith(".") or not (entry.is_dir() or _is_zip_name(entry)):
             continue
-        name = entry.name[:-4] if entry.name.lower().endswith(".zip") and entry.is_file() else entry.name
+        name = entry.name[:-4] if _is_zip_name(entry) else entry.name
         _must_be_an_id(name, entry)
         if name in found:
             raise BatchError(f"{found[name].path} and {entry} would both be the submission {name!r}; rename one")
         found[name] = ClassSubmission(name, entry)
     return sorted(found.values(), key=lambda s: s.id)
+
+
+def _is_zip_name(entry: Path) -> bool:
+    return entry.name.lower().endswith(".zip") and entry.is_file()
+
+
+def ignored(folder: Path) -> list[str]:
+    """What in ``folder`` is not taken as a submission: files that are not zips (a README, notes), or, in an
+    export, folders its metadata does not list."""
+    folder = Path(folder)
+    export = export_root(folder)
+    if export is not None:
+        listed = {s.id for s in from_export(export)}
+        return sorted(
+            e.name for e in export.iterdir() if e.name not in listed and e.name != METADATA and not e.name.startswith(".")
+        )
+    return sorted(e.name for e in folder.iterdir() if not e.name.startswith(".") and not (e.is_dir() or _is_zip_name(e)))
 
 
 def export_root(folder: Path) -> Path | None:
@@ -223,6 +240,7 @@ def main(submissions: Path, out: Path, config: RunConfig) -> int:
         print(f"error: {submissions} holds no submissions (no folder or zip in it)", file=sys.stderr)
         return 2
     mine = share(found, config.shard)
+    left_out = ignored(submissions)
     out = Path(out)
     (out / SUBMISSIONS).mkdir(parents=True, exist_ok=True)
     records = {s.id: record_of(s, config) for s in mine}
@@ -230,6 +248,8 @@ def main(submissions: Path, out: Path, config: RunConfig) -> int:
     say = (lambda text: None) if config.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
     of_class = f" (shard {config.shard} of a class of {len(found)})" if config.shard.count > 1 else ""
     jobs = min(config.jobs, max(len(todo), 1))
+    if left_out:
+        say(f"Not submissions, so not graded: {', '.join(left_out[:10])}{' ...' if len(left_out) > 10 else ''}")
     say(
         f"{len(mine)} submissions{of_class}: {len(mine) - len(todo)} already graded, "
         f"{len(todo)} to grade with {jobs} job{'s' if jobs != 1 else ''}."

@@ -329,6 +329,8 @@ def test_the_exports_metadata_is_read_as_text_with_its_ruby_keys(tmp_path: Path)
     assert (bob.name, bob.sid, bob.email) == ("Bob: the second", "08", "")
     assert found[0].path == root / "submission_7" and found[1].path is None
     assert found[0].created_at.startswith("2026-11-20")
+    (root / "submission_9").mkdir()
+    assert batch.ignored(tmp_path) == ["submission_9"], "a folder the metadata does not list is not graded"
 
 
 @pytest.mark.parametrize(
@@ -345,14 +347,16 @@ def test_a_bad_metadata_file_is_an_error_that_says_why(tmp_path: Path, text: str
         batch.find_submissions(tmp_path)
 
 
-def test_a_folder_of_submissions_names_each_by_its_entry_and_refuses_two_of_one_name(tmp_path: Path) -> None:
+def test_a_folder_of_submissions_names_each_by_its_entry_skips_other_files_and_refuses_two_of_one_name(tmp_path: Path) -> None:
     (tmp_path / "alice").mkdir()
     (tmp_path / "bob.zip").write_bytes(b"")
     (tmp_path / ".hidden").mkdir()
+    (tmp_path / "notes.txt").write_text("grade these by Friday")
     assert [(s.id, s.path) for s in batch.find_submissions(tmp_path)] == [
         ("alice", tmp_path / "alice"),
         ("bob", tmp_path / "bob.zip"),
     ]
+    assert batch.ignored(tmp_path) == ["notes.txt"], "a file that is not a zip is not a submission"
     (tmp_path / "alice.zip").write_bytes(b"")
     with pytest.raises(batch.BatchError, match="would both be the submission 'alice'"):
         batch.find_submissions(tmp_path)
