@@ -144,6 +144,12 @@ def parser() -> argparse.ArgumentParser:
         help="the course's salt to put in the zip as autograder/case_salt (default: autograder/case_salt, when it exists)",
     )
     package_verb.add_argument(
+        "--problems",
+        metavar="KEYS",
+        help="check by grading only these problems (quicker; the zip itself grades every problem, or what its "
+        "run_autograder's PROBLEMS line says)",
+    )
+    package_verb.add_argument(
         "--quiet", action="store_true", default=_default(gradescope_package.main, "quiet"), help="print nothing but errors"
     )
 
@@ -193,7 +199,11 @@ def _run(arguments: argparse.Namespace) -> int:
         return handout.main(arguments.out, quiet=arguments.quiet)
     if arguments.verb == "build" and arguments.thing == "gradescope":
         return gradescope_package.main(
-            arguments.out, quiet=arguments.quiet, reuse_venv=arguments.reuse_venv, salt_file=arguments.salt_file
+            arguments.out,
+            quiet=arguments.quiet,
+            reuse_venv=arguments.reuse_venv,
+            salt_file=arguments.salt_file,
+            problems=arguments.problems,
         )
     if arguments.verb == "problems":
         print(problem_table())

@@ -213,8 +213,11 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(f"    {line}" for line in kept) if kept else "    (no output)"
 
 
-def grade_through_run_autograder(root: Path, folder: Path) -> tuple[dict[str, Any], float]:
-    """Put ``folder`` as a submission zip in ``$ROOT/submission``, run ``run_autograder``; its report and seconds."""
+def grade_through_run_autograder(root: Path, folder: Path, problems: str | None = None) -> tuple[dict[str, Any], float]:
+    """Put ``folder`` as a submission zip in ``$ROOT/submission``, run ``run_autograder``; its report and seconds.
+
+    ``problems``: grade only these (``AUTOGRADER_PROBLEMS``, which ``run_autograder`` reads), for a quicker check.
+    """
     from autograder.results import validate
 
     for name in ("submission", "results"):
@@ -225,7 +228,7 @@ def grade_through_run_autograder(root: Path, folder: Path) -> tuple[dict[str, An
     try:
         completed = subprocess.run(
             [str(root / "source" / "run_autograder")],
-            env=gradescope_environment(root),
+            env={**gradescope_environment(root), **({"AUTOGRADER_PROBLEMS": problems} if problems else {})},
             capture_output=True,
             text=True,
             timeout=GRADING_SECONDS,
@@ -272,6 +275,7 @@ def verify(
     *,
     source_root: Path = HARNESS_ROOT,
     reuse_venv: Path | None = None,
+    problems: str | None = None,
     report: Callable[[Check], None] = lambda check: None,
 ) -> list[Check]:
     """Run the zip as Gradescope would (see the module's docstring); the checks, or :class:`PackageError` at the first failure.
@@ -341,7 +345,7 @@ def verify(
             (source_root / "reference", "the reference", "full"),
             (template, "the starter code", "zero"),
         ):
-            graded, seconds = grade_through_run_autograder(root, folder)
+            graded, seconds = grade_through_run_autograder(root, folder, problems)
             if not graded["tests"]:
                 raise PackageError(f"run_autograder graded no test of {what}:\n{_tail(graded.get('output', ''))}")
             score, graded_maximum = graded["score"], sum(test["max_score"] for test in graded["tests"])
@@ -369,20 +373,33 @@ def _bad_arguments(out: Path, reuse_venv: Path | None, salt_file: Path | None) -
     return None
 
 
+def _bad_problems(problems: str | None) -> str | None:
+    from autograder.problems import select
+
+    try:
+        select(problems)
+    except ValueError as error:
+        return f"--problems: {error}"
+    return None
+
+
 def main(
     out: Path,
     *,
     quiet: bool = False,
     reuse_venv: Path | None = None,
     salt_file: Path | None = None,
+    problems: str | None = None,
     source_root: Path = HARNESS_ROOT,
 ) -> int:
     """``build gradescope OUT.zip``: build the zip, verify it, then write it; 0 once written, 1 when a check failed, 2 for bad arguments.
 
-    ``source_root``: the tree the zip is built from and checked with (the checkout; the tests give a broken copy).
+    ``problems``: check by grading only these problems (quicker; the zip itself grades what its
+    ``run_autograder`` says). ``source_root``: the tree the zip is built from and checked with (the
+    checkout; the tests give a broken copy).
     """
     out = Path(out)
-    wrong = _bad_arguments(out, reuse_venv, salt_file)
+    wrong = _bad_arguments(out, reuse_venv, salt_file) or _bad_problems(problems)
     if wrong:
         print(f"error: {wrong}", file=sys.stderr)
         return 2
@@ -408,6 +425,7 @@ def main(
             temporary,
             source_root=source_root,
             reuse_venv=reuse_venv,
+            problems=problems,
             report=lambda check: say(f"  ok {check.seconds:6.1f} s  {check.what}"),
         )
         temporary.chmod(0o644)

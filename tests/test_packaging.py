@@ -73,18 +73,26 @@ def copy_of_the_tree(target: Path) -> Path:
 # --------------------------------------------------------------------------- the zip
 
 
+CHECKED = "tv_loss,answers"
+CHECKED_POINTS = 8
+
+
 def test_the_readmes_build_command_passes_its_own_check_and_zips_only_what_grading_needs(tmp_path: Path) -> None:
-    """The README's command, from the command line, with this checkout's venv (a new one is the Dockerfile test's job)."""
+    """The README's command, from the command line, with this checkout's venv (a new one is the Dockerfile test's job).
+
+    It checks with two problems graded (--problems): the Dockerfile's replay grades every problem through run_autograder.
+    """
     words = shlex.split(BUILD_GRADESCOPE)
     out = tmp_path / words[-1]
-    command = [str(ROOT / words[0]), *words[1:-1], str(out), "--reuse-venv", str(ROOT / ".venv")]
+    command = [str(ROOT / words[0]), *words[1:-1], str(out), "--reuse-venv", str(ROOT / ".venv"), "--problems", CHECKED]
     started = time.monotonic()
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     seconds = time.monotonic() - started
     assert completed.returncode == 0, completed.stdout + completed.stderr
     printed = completed.stdout
-    assert f"run_autograder on reference/ as a submission zip: {MAXIMUM}/{MAXIMUM}" in printed, printed
-    assert f"run_autograder on student_template/ as a submission zip: 0/{MAXIMUM}" in printed, printed
+    some = f"(only some problems: {MAXIMUM} points in all)"
+    assert f"run_autograder on reference/ as a submission zip: {CHECKED_POINTS}/{CHECKED_POINTS} {some}" in printed, printed
+    assert f"run_autograder on student_template/ as a submission zip: 0/{CHECKED_POINTS} {some}" in printed, printed
     assert "imports the zip's harness (/" in printed and "found up to date" in printed, printed
     salted = (ROOT / SALT).is_file()
     assert ("holds the course's salt" if salted else "holds no salt") in printed, printed
