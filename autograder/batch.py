@@ -341,27 +341,28 @@ def _serve(
         except queue.Empty:
             return
         folder = out / SUBMISSIONS / submission.id
-        folder.mkdir(parents=True, exist_ok=True)
         results = folder / RESULTS
-        results.unlink(missing_ok=True)  # an old report is not this content's
-        (folder / RECORD).write_text(records[submission.id].to_json(), encoding="utf-8")
         started = time.monotonic()
-        if submission.path is None:
-            tests = complete([], config.problems, MISSING_FILES)
-            write_results(results, build_results(tests, config.problems, output=MISSING_FILES, execution_time=0.0))
-            done.put((submission.id, False))
-            continue
         try:
+            folder.mkdir(parents=True, exist_ok=True)
+            results.unlink(missing_ok=True)  # an old report is not this content's
+            (folder / RECORD).write_text(records[submission.id].to_json(), encoding="utf-8")
+            if submission.path is None:
+                tests = complete([], config.problems, MISSING_FILES)
+                write_results(results, build_results(tests, config.problems, output=MISSING_FILES, execution_time=0.0))
+                done.put((submission.id, False))
+                continue
             problem = job.grade(submission.path, results, deadline=2 * config.limits.grading_seconds + 120)
-        except (OSError, ValueError):  # its pipes were closed under it: the batch is stopping
-            if stop.is_set():
+        except (OSError, ValueError) as error:
+            if stop.is_set():  # its pipes were closed under it: the batch is stopping
                 return
-            raise
-        if problem is not None and not stop.is_set():
-            report = autograder_failure(config.problems, problem, execution_time=time.monotonic() - started)
-            write_results(results, report)
+            problem = f"the batch could not grade this submission: {type(error).__name__}: {error}"
         if stop.is_set():
             return
+        if problem is not None:
+            report = autograder_failure(config.problems, problem, execution_time=time.monotonic() - started)
+            with contextlib.suppress(OSError):
+                write_results(results, report)
         graded = read_graded(folder)
         done.put((submission.id, graded is None or autograder_failed(graded.report)))
 

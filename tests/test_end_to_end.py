@@ -150,7 +150,7 @@ def test_grading_twice_gives_the_same_report(tmp_path: Path) -> None:
     assert problem_scores(first)["gram_matrix"][0] < 2.5
 
 
-def test_bad_arguments_write_nothing_and_a_bad_setting_is_an_autograder_failure_with_a_report(tmp_path: Path) -> None:
+def test_bad_arguments_and_bad_settings_write_nothing_and_run_autograder_still_reports(tmp_path: Path) -> None:
     results = tmp_path / "results.json"
     command = [sys.executable, "-m", "autograder", "grade", str(ROOT / "reference"), "--results", str(results)]
     completed = subprocess.run([*command, "--problems", "no_such_problem"], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -164,10 +164,23 @@ def test_bad_arguments_write_nothing_and_a_bad_setting_is_an_autograder_failure_
     completed = subprocess.run(
         [*command, "--problems", "tv_loss"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
     )
-    assert completed.returncode == 1, "the autograder failed: a script must be able to tell"
-    report = json.loads(results.read_text())
+    assert completed.returncode == 2, "a bad setting is bad input, found before anything runs"
+    assert "error: AUTOGRADER_CALL_SECONDS='soon' is not a valid float" in completed.stderr and not results.exists()
+    root = tmp_path / "autograder"  # on Gradescope, run_autograder still writes a report that says so
+    root.mkdir()
+    (root / "source").symlink_to(ROOT)
+    (root / "submission").mkdir()
+    completed = subprocess.run(
+        [str(ROOT / "run_autograder")],
+        env={**environment, "AUTOGRADER_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0 and "AUTOGRADER_CALL_SECONDS='soon'" in completed.stderr
+    report = json.loads((root / "results" / "results.json").read_text())
     validate(report)
-    assert report["extra_data"]["autograder_failed"] and "AUTOGRADER_CALL_SECONDS='soon'" in report["output"]
+    assert report["output"].startswith("AUTOGRADER ERROR") and report["score"] == 0
 
 
 def test_the_problems_verb_lists_keys_and_points() -> None:
