@@ -46,6 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from grade_reference import descendants, pss_kib  # noqa: E402  (this folder: the script's)
+
 from tests.scenarios import SCENARIOS, Scenario  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -78,38 +80,12 @@ def build_class(folder: Path, count: int) -> list[str]:
     return names
 
 
-def descendants(root: int) -> list[int]:
-    """``root`` and every process below it, from each thread's /proc/<pid>/task/<tid>/children."""
-    found, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        found.append(pid)
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children") as stream:
-                    stack.extend(int(child) for child in stream.read().split())
-        except OSError:
-            continue
-    return found
-
-
 def status_kib(pid: int, key: str) -> int:
     """A ``kB`` figure of ``/proc/PID/status`` (``VmHWM``, ``VmRSS``), 0 once the process is gone."""
     try:
         with open(f"/proc/{pid}/status") as stream:
             for line in stream:
                 if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def pss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as stream:
-            for line in stream:
-                if line.startswith("Pss:"):
                     return int(line.split()[1])
     except OSError:
         pass

@@ -22,7 +22,7 @@ import pytest
 from autograder import batch, class_report
 from autograder.config import ConfigError, RunConfig, Shard
 from autograder.results import validate
-from tests.scenarios import ATTACKS, ROOT, SCENARIOS, Scenario, check_outcome
+from tests.scenarios import ATTACKS, ROOT, SCENARIOS, Scenario, check_outcome, collect_submission
 
 PROBLEMS = "content_loss,tv_loss"
 FAST = {"AUTOGRADER_CALL_SECONDS": "5"}  # the infinite loop's call stops after 5 s, not 30
@@ -37,17 +37,6 @@ def ps3(*arguments: object, environment: dict[str, str] | None = None, timeout: 
         timeout=timeout,
         env={**os.environ, **(environment or {})},
     )
-
-
-def collect_submission(source: Path, archive: Path) -> Path:
-    """A zip like the course's collect_submission.py makes, one folder deep."""
-    import zipfile
-
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(archive, "w") as stream:
-        for path in sorted(source.rglob("*.py")):
-            stream.write(path, f"hw3_submission/{path.relative_to(source).as_posix()}")
-    return archive
 
 
 # The export: (folder, what is in it, submitters as (name, sid, email), the YAML text of the SID).

@@ -9,24 +9,15 @@ import os
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import torch
 
 from autograder.problems import PROBLEMS
 from autograder.results import validate
-from tests.scenarios import ROOT, failures_of, grade, problem_scores
+from tests.scenarios import ROOT, collect_submission, failures_of, grade, problem_scores
 
 STYLE_PROBLEMS = ["content_loss", "gram_matrix", "style_loss", "tv_loss", "style_transfer"]
-
-
-def collect_submission(source: Path, archive: Path) -> Path:
-    """A zip like the course's collect_submission.py makes, one folder deep."""
-    with zipfile.ZipFile(archive, "w") as stream:
-        for path in sorted(source.rglob("*.py")):
-            stream.write(path, f"hw3_submission/{path.relative_to(source).as_posix()}")
-    return archive
 
 
 def test_run_autograder_grades_gradescopes_layout(tmp_path: Path) -> None:

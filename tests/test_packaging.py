@@ -28,6 +28,7 @@ from autograder import cli, gradescope_package
 from autograder.gradescope_package import EXECUTABLES, FOLDERS, ROOT_FILES, SALT, package_files, zip_bytes
 from autograder.problems import PROBLEMS
 from autograder.results import validate
+from tests.scenarios import collect_submission
 from tests.test_readme import BUILD_GRADESCOPE, README, code_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,15 +50,6 @@ def readable_root() -> Iterator[Path]:
     root.chmod(0o755)
     yield root
     shutil.rmtree(root, ignore_errors=True)
-
-
-def collect_submission(source: Path, archive: Path) -> Path:
-    """A zip like the course's collect_submission.py makes, one folder deep (as tests/test_end_to_end.py's)."""
-    with zipfile.ZipFile(archive, "w") as stream:
-        for path in sorted(source.rglob("*.py")):
-            stream.write(path, f"hw3_submission/{path.relative_to(source).as_posix()}")
-    archive.chmod(0o644)
-    return archive
 
 
 def copy_of_the_tree(target: Path) -> Path:
