@@ -153,13 +153,9 @@ def from_export(root: Path) -> list[ClassSubmission]:
             for person in (people if isinstance(people, list) else [])
         )
         files = root / name
+        created = fields.get("created_at", "")
         submissions.append(
-            ClassSubmission(
-                name,
-                files if files.exists() else None,
-                submitters,
-                str(fields.get("created_at", "")) if not isinstance(fields.get("created_at"), (dict, list)) else "",
-            )
+            ClassSubmission(name, files if files.exists() else None, submitters, created if isinstance(created, str) else "")
         )
     return sorted(submissions, key=lambda s: s.id)
 
