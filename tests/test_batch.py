@@ -216,24 +216,35 @@ def wait_for_reports(out: Path, count: int, process: subprocess.Popen[str]) -> N
         time.sleep(0.1)
 
 
-def grading_jobs() -> set[int]:
-    """The batch_job processes running now."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"autograder.batch_job" in command:
-                found.add(int(entry.name))
-    return found
+def grading_jobs(batch: int) -> set[int]:
+    """The batch_job processes the batch ``batch`` started (its children running ``autograder.batch_job``)."""
+    children: set[int] = set()
+    for task in Path(f"/proc/{batch}/task").glob("*"):
+        try:
+            children |= {int(pid) for pid in (task / "children").read_text().split()}
+        except OSError:
+            continue
+    return {pid for pid in children if alive(pid) and b"autograder.batch_job" in cmdline(pid)}
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (a zombie has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def test_an_interrupted_batch_resumes_with_only_what_has_no_complete_report(tmp_path: Path) -> None:
     submissions = small_class(tmp_path / "class", 8)
     out = tmp_path / "out"
-    before = grading_jobs()
 
     interrupted = start_batch(submissions, out)
     wait_for_reports(out, 2, interrupted)
@@ -245,12 +256,19 @@ def test_an_interrupted_batch_resumes_with_only_what_has_no_complete_report(tmp_
 
     killed = start_batch(submissions, out)
     wait_for_reports(out, len(first) + 1, killed)
+    jobs = grading_jobs(killed.pid)
+    assert jobs, "the batch grades in a process of its own"
     killed.kill()  # kill -9: its grading processes die with it
     killed.communicate(timeout=60)
+    at_the_kill = complete_reports(out)
+    time.sleep(5)  # a grading process left running would finish its submission and write its report
+    assert complete_reports(out) == at_the_kill, "a report was written after the batch was killed"
     deadline = time.monotonic() + 30
-    while grading_jobs() - before and time.monotonic() < deadline:
+    while any(alive(pid) and b"autograder.batch_job" in cmdline(pid) for pid in jobs) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not grading_jobs() - before, "a grading process outlived the batch that was killed"
+    assert not [pid for pid in jobs if alive(pid) and b"autograder.batch_job" in cmdline(pid)], (
+        "a grading process outlived the batch that was killed"
+    )
     second = complete_reports(out)
     assert {name: second[name] for name in first} == first, "reports already complete were left alone"
 
