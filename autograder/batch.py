@@ -60,6 +60,8 @@ from autograder.config import RunConfig, Shard
 from autograder.results import autograder_failure, build_results, complete, write_results
 
 METADATA = "submission_metadata.yml"
+REPORT_PAGE = "report.html"
+"""With ``--html``: each submission's report as a page, beside its results.json."""
 SAFE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,199}")
 """A submission id is a folder name under ``DIR/submissions``: one plain path component."""
 MISSING_FILES = "Gradescope's export lists this submission, but holds no files for it."
@@ -219,7 +221,7 @@ def is_complete(out: Path, record: Record) -> bool:
     )
 
 
-def main(submissions: Path, out: Path, config: RunConfig) -> int:
+def main(submissions: Path, out: Path, config: RunConfig, html: bool = False) -> int:
     """Grade the class in ``submissions`` (this run's shard of it) into ``out``; see the module's docstring.
 
     Exit status: 0 when every submission of the share has a report and the
@@ -253,7 +255,7 @@ def main(submissions: Path, out: Path, config: RunConfig) -> int:
     interrupted = False
     with _closed_while_grading(out):
         try:
-            _grade_all(todo, records, out, config)
+            _grade_all(todo, records, out, config, html)
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -282,7 +284,7 @@ def _closed_while_grading(out: Path) -> Iterator[None]:
         out.chmod(0o755)
 
 
-def _grade_all(todo: list[ClassSubmission], records: dict[str, Record], out: Path, config: RunConfig) -> None:
+def _grade_all(todo: list[ClassSubmission], records: dict[str, Record], out: Path, config: RunConfig, html: bool = False) -> None:
     """Grade ``todo`` with ``config.jobs`` grading processes, showing progress; reports go under ``out``."""
     from tqdm import tqdm
 
@@ -296,7 +298,7 @@ def _grade_all(todo: list[ClassSubmission], records: dict[str, Record], out: Pat
     (out / "logs").mkdir(exist_ok=True)
     jobs = [GradingJob(config, out / "logs" / f"job{number + 1}.log") for number in range(min(config.jobs, len(todo)))]
     threads = [
-        threading.Thread(target=_serve, args=(job, waiting, done, records, out, config, stop), daemon=True) for job in jobs
+        threading.Thread(target=_serve, args=(job, waiting, done, records, out, config, stop, html), daemon=True) for job in jobs
     ]
     failures = 0
     bar = tqdm(total=len(todo), unit="submission", disable=config.quiet, file=sys.stderr, dynamic_ncols=True, mininterval=1.0)
@@ -329,6 +331,7 @@ def _serve(
     out: Path,
     config: RunConfig,
     stop: threading.Event,
+    html: bool = False,
 ) -> None:
     """One job's thread: take submissions from ``waiting`` until none is left, grade each, say so on ``done``."""
     while not stop.is_set():
@@ -342,13 +345,15 @@ def _serve(
         try:
             folder.mkdir(parents=True, exist_ok=True)
             results.unlink(missing_ok=True)  # an old report is not this content's
+            (folder / REPORT_PAGE).unlink(missing_ok=True)
             (folder / RECORD).write_text(records[submission.id].to_json(), encoding="utf-8")
             if submission.path is None:
                 tests = complete([], config.problems, MISSING_FILES)
                 write_results(results, build_results(tests, config.problems, output=MISSING_FILES, execution_time=0.0))
                 done.put((submission.id, False))
                 continue
-            problem = job.grade(submission.path, results, deadline=2 * config.limits.grading_seconds + 120)
+            page = folder / REPORT_PAGE if html else None
+            problem = job.grade(submission.path, results, page, deadline=2 * config.limits.grading_seconds + 120)
         except (OSError, ValueError) as error:
             if stop.is_set():  # its pipes were closed under it: the batch is stopping
                 return
@@ -388,13 +393,13 @@ class GradingJob:
         process.stdin.flush()
         return process
 
-    def grade(self, submission: Path, results: Path, *, deadline: float) -> str | None:
-        """Grade ``submission`` into ``results``; ``None`` once done, else what went wrong with the grading process."""
+    def grade(self, submission: Path, results: Path, html: Path | None, *, deadline: float) -> str | None:
+        """Grade ``submission`` into ``results`` (and the page ``html``); ``None`` once done, else what went wrong."""
         if self.process is None or self.process.poll() is not None:
             self.process = self._start()
         process = self.process
         assert process.stdin is not None and process.stdout is not None
-        request = {"submission": str(submission), "results": str(results)}
+        request = {"submission": str(submission), "results": str(results), "html": str(html) if html else None}
         try:
             process.stdin.write(json.dumps(request).encode() + b"\n")
             process.stdin.flush()

@@ -2,7 +2,7 @@
 
 It reads the run's configuration (:meth:`RunConfig.to_json`) as its first line
 on stdin, starts its fork server, then grades one submission per further line
-(``{"submission": PATH, "results": PATH}``) exactly as ``grade`` does, writing
+(``{"submission": PATH, "results": PATH, "html": PATH or null}``) exactly as ``grade`` does, writing
 each report, and answers each with one line of JSON on its stdout. Everything
 else it prints goes to stderr (the batch's log), so nothing a grading prints
 can be taken for an answer. It ends when stdin does, and is killed when the
@@ -44,8 +44,9 @@ def main() -> int:
     with grade.fork_server_or_error(config) as server:
         for line in sys.stdin:
             request = json.loads(line)
+            html = Path(request["html"]) if request.get("html") else None
             report = grade.grade_and_write(
-                Path(request["submission"]), Path(request["results"]), config, server, time.monotonic()
+                Path(request["submission"]), Path(request["results"]), config, server, time.monotonic(), html=html
             )
             failed = bool(report["extra_data"].get("autograder_failed"))
             answers.write(json.dumps({"score": report["score"], "autograder_failed": failed}) + "\n")

@@ -74,6 +74,9 @@ def parser() -> argparse.ArgumentParser:
         help="also write the report here, as Gradescope's results.json (mode 0644, replaced atomically); "
         "without it, the report is only printed",
     )
+    grading.add_argument(
+        "--html", type=Path, metavar="REPORT.html", help="also write the report as one self-contained page to look at"
+    )
     _grading_options(grading)
 
     many = verbs.add_parser(
@@ -95,6 +98,9 @@ def parser() -> argparse.ArgumentParser:
     many.add_argument("--jobs", type=int, help="submissions graded at once, each by its own grader (default: 1)")
     many.add_argument(
         "--shard", help="grade only the share I of N of the class (I/N, counted from 1; a deterministic split by submission)"
+    )
+    many.add_argument(
+        "--html", action="store_true", help="also write each submission's report as a page, report.html beside its results.json"
     )
     _grading_options(many)
 
@@ -175,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(arguments: argparse.Namespace) -> int:
     if arguments.verb == "grade":
         config = RunConfig.build(problems=arguments.problems, device=arguments.device, quiet=arguments.quiet)
-        return grade.main(arguments.submission, arguments.results, config)
+        return grade.main(arguments.submission, arguments.results, config, html=arguments.html)
     if arguments.verb == "batch":
         from autograder import batch
 
@@ -186,7 +192,7 @@ def _run(arguments: argparse.Namespace) -> int:
             jobs=arguments.jobs,
             shard=arguments.shard,
         )
-        return batch.main(arguments.submissions, arguments.out, config)
+        return batch.main(arguments.submissions, arguments.out, config, html=arguments.html)
     if arguments.verb == "merge":
         from autograder import class_report
 

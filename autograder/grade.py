@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     from autograder.known_answers import Book
 
 
-def main(submission: Path, results: Path | None, config: RunConfig) -> int:
-    """Grade ``submission`` (a folder or a zip), print the report, and write it to ``results`` when given.
+def main(submission: Path, results: Path | None, config: RunConfig, html: Path | None = None) -> int:
+    """Grade ``submission`` (a folder or a zip), print the report, and write it to ``results`` when given,
+    and as a page to look at to ``html`` when given (:mod:`autograder.html_report`).
 
     The exit status (see :mod:`autograder.cli`): 0 once graded, 1 when the
     autograder itself failed (the report says so, and is written), 2 for a
@@ -48,7 +49,7 @@ def main(submission: Path, results: Path | None, config: RunConfig) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     with fork_server_or_error(config) as server:
-        report = grade_and_write(Path(submission), results, config, server, started)
+        report = grade_and_write(Path(submission), results, config, server, started, html=html)
     if not config.quiet:
         print(terminal_report(report, config.problems))
     return 1 if report["extra_data"].get("autograder_failed") else 0
@@ -138,9 +139,15 @@ def _probe_problem(probe: dict[str, Any], confinement: Confinement) -> str | Non
 
 
 def grade_and_write(
-    submission: Path, results: Path | None, config: RunConfig, server: ForkServer | Exception, started: float
+    submission: Path,
+    results: Path | None,
+    config: RunConfig,
+    server: ForkServer | Exception,
+    started: float,
+    *,
+    html: Path | None = None,
 ) -> dict[str, Any]:
-    """Grade one submission and write its report to ``results`` (when given), whatever happens."""
+    """Grade one submission and write its report to ``results`` (when given), whatever happens; and to ``html``."""
     try:
         if isinstance(server, PrivilegeError):
             raise RuntimeError(f"student code cannot be run safely here: {server}")
@@ -160,6 +167,10 @@ def grade_and_write(
     report["execution_time"] = round(time.monotonic() - started, 3)
     if results is not None:
         write_results(results, report)
+    if html is not None:
+        from autograder.html_report import write_html
+
+        write_html(html, report)
     return report
 
 
