@@ -168,10 +168,18 @@ def grade_and_write(
     if results is not None:
         write_results(results, report)
     if html is not None:
-        from autograder.html_report import write_html
-
-        write_html(html, report)
+        write_page(html, report)
     return report
+
+
+def write_page(path: Path, report: dict[str, Any]) -> None:
+    """Write the report as a page (``--html``); a failure to do so is said on stderr and costs nothing else."""
+    from autograder.html_report import write_html
+
+    try:
+        write_html(path, report)
+    except Exception as error:  # noqa: BLE001 - the report itself is written; the page is an extra
+        print(f"warning: the report's page {path} could not be written: {type(error).__name__}: {error}", file=sys.stderr)
 
 
 def grade(submission: Path, config: RunConfig, server: ForkServer, *, book: Book | None = None) -> dict[str, Any]:
