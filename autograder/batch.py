@@ -57,7 +57,7 @@ from autograder.class_report import (
     write_tables,
 )
 from autograder.config import RunConfig, Shard
-from autograder.results import autograder_failure, build_results, complete, write_results
+from autograder.results import autograder_failure, nothing_graded, write_results
 
 METADATA = "submission_metadata.yml"
 REPORT_PAGE = "report.html"
@@ -107,17 +107,12 @@ def _is_zip_name(entry: Path) -> bool:
     return entry.name.lower().endswith(".zip") and entry.is_file()
 
 
-def ignored(folder: Path) -> list[str]:
-    """What in ``folder`` is not taken as a submission: files that are not zips (a README, notes), or, in an
-    export, folders its metadata does not list."""
-    folder = Path(folder)
-    export = export_root(folder)
-    if export is not None:
-        listed = {s.id for s in from_export(export)}
-        return sorted(
-            e.name for e in export.iterdir() if e.name not in listed and e.name != METADATA and not e.name.startswith(".")
-        )
-    return sorted(e.name for e in folder.iterdir() if not e.name.startswith(".") and not (e.is_dir() or _is_zip_name(e)))
+def ignored(folder: Path, found: list[ClassSubmission]) -> list[str]:
+    """What in ``folder`` (or its export) is not one of the submissions ``found`` there: files that are not zips
+    (a README, notes), or, in an export, folders its metadata does not list."""
+    root = export_root(Path(folder)) or Path(folder)
+    taken = {s.path.name for s in found if s.path is not None} | {METADATA}
+    return sorted(e.name for e in root.iterdir() if e.name not in taken and not e.name.startswith("."))
 
 
 def export_root(folder: Path) -> Path | None:
@@ -238,7 +233,7 @@ def main(submissions: Path, out: Path, config: RunConfig, html: bool = False) ->
         print(f"error: {submissions} holds no submissions (no folder or zip in it)", file=sys.stderr)
         return 2
     mine = share(found, config.shard)
-    left_out = ignored(submissions)
+    left_out = ignored(submissions, found)
     out = Path(out)
     (out / SUBMISSIONS).mkdir(parents=True, exist_ok=True)
     records = {s.id: record_of(s, config) for s in mine}
@@ -348,8 +343,7 @@ def _serve(
             (folder / REPORT_PAGE).unlink(missing_ok=True)
             (folder / RECORD).write_text(records[submission.id].to_json(), encoding="utf-8")
             if submission.path is None:
-                tests = complete([], config.problems, MISSING_FILES)
-                write_results(results, build_results(tests, config.problems, output=MISSING_FILES, execution_time=0.0))
+                write_results(results, nothing_graded(config.problems, MISSING_FILES, execution_time=0.0))
                 done.put((submission.id, False))
                 continue
             page = folder / REPORT_PAGE if html else None

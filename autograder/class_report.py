@@ -19,6 +19,7 @@ the same way, and a shard's tables equal the unsharded run's rows for its share.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import statistics
 import sys
@@ -27,15 +28,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder.feedback import cause_of
 from autograder.problems import PROBLEMS
-from autograder.results import RESULTS_MODE
+from autograder.results import SMALLEST_FAILING_INPUT, points_text, write_atomically
 
 SUBMISSIONS = "submissions"
 RECORD = "submission.json"
 RESULTS = "results.json"
 GRADES = "grades.csv"
 SUMMARY = "summary.md"
-SMALLEST_FAILING_INPUT = "Smallest failing input:"
 MOST_FAILED = 15
 
 
@@ -128,33 +129,25 @@ def grade_rows(graded: list[Graded]) -> tuple[list[str], list[list[str]]]:
                 "; ".join(p.name for p in people),
                 "; ".join(p.sid for p in people),
                 "; ".join(p.email for p in people),
-                *(_number(problems.get(key, {}).get("score", 0.0)) for key in keys),
-                _number(g.report["score"]),
-                _number(sum(test.get("max_score", 0) for test in g.report["tests"])),
+                *(points_text(problems.get(key, {}).get("score", 0.0)) for key in keys),
+                points_text(g.report["score"]),
+                points_text(sum(test.get("max_score", 0) for test in g.report["tests"])),
                 "yes" if autograder_failed(g.report) else "no",
-                _number(g.report.get("execution_time", 0.0)),
+                points_text(g.report.get("execution_time", 0.0)),
             ]
         )
     return header, rows
 
 
-def _number(value: object) -> str:
-    return f"{round(float(value), 4):g}"  # type: ignore[arg-type]
-
-
 def write_tables(out: Path, graded: list[Graded], *, missing: list[str] | None = None) -> None:
     """Write ``out/grades.csv`` and ``out/summary.md`` for ``graded``; ``missing`` names submissions without a report."""
-    out.mkdir(parents=True, exist_ok=True)
     header, rows = grade_rows(graded)
-    grades = out / GRADES
-    with grades.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(header)
-        writer.writerows(rows)
-    grades.chmod(RESULTS_MODE)
-    summary = out / SUMMARY
-    summary.write_text(summary_markdown(graded, missing=missing), encoding="utf-8")
-    summary.chmod(RESULTS_MODE)
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_atomically(out / GRADES, table.getvalue())
+    write_atomically(out / SUMMARY, summary_markdown(graded, missing=missing))
 
 
 def summary_markdown(graded: list[Graded], *, missing: list[str] | None = None) -> str:
@@ -197,11 +190,11 @@ def summary_markdown(graded: list[Graded], *, missing: list[str] | None = None) 
 
 def _score_row(key: str, points: float, scores: list[float], *, distribution: bool = True) -> list[str]:
     if not scores:
-        return [key, _number(points), "", "", ""]
+        return [key, points_text(points), "", "", ""]
     counts = Counter(round(score, 4) for score in scores)
     spread = ", ".join(f"{score:g}: {counts[score]}" for score in sorted(counts)) if distribution else ""
     full = sum(score >= points - 1e-9 for score in scores)
-    return [key, _number(points), f"{statistics.fmean(scores):.2f}", f"{full} of {len(scores)}", spread]
+    return [key, points_text(points), f"{statistics.fmean(scores):.2f}", f"{full} of {len(scores)}", spread]
 
 
 def most_failed(graded: list[Graded], limit: int = MOST_FAILED) -> list[tuple[str, int, str, str]]:
@@ -222,7 +215,7 @@ def most_failed(graded: list[Graded], limit: int = MOST_FAILED) -> list[tuple[st
                 continue
             name = f"{test.get('number', '')} {test.get('name', '')}".strip()
             counts[name] += 1
-            cause = str(test.get("extra_data", {}).get("cause") or "")
+            cause = cause_of(test)
             if cause:
                 causes.setdefault(name, Counter())[cause] += 1
             example = smallest_failing_input(str(test.get("output", "")))
@@ -249,9 +242,10 @@ def _number_key(name: str) -> tuple[Any, ...]:
 
 def smallest_failing_input(output: str) -> str:
     """The text after "Smallest failing input:" in a test's output, or ``""``."""
+    start = f"{SMALLEST_FAILING_INPUT}:"
     for line in output.splitlines():
-        if line.startswith(SMALLEST_FAILING_INPUT):
-            return line[len(SMALLEST_FAILING_INPUT) :].strip()
+        if line.startswith(start):
+            return line[len(start) :].strip()
     return ""
 
 

@@ -24,7 +24,7 @@ from autograder.feedback import terminal_report
 from autograder.intake import IntakeError, take_submission
 from autograder.privilege import PrivilegeError, must_be_readable, must_stay_hidden, protect_grader_files, worker_confinement
 from autograder.problems import COURSE_PARTS
-from autograder.results import autograder_failure, build_results, complete, write_results
+from autograder.results import autograder_failure, build_results, complete, nothing_graded, write_results
 from autograder.sandbox import ForkServer
 from autograder.settings import Limits
 from autograder.worker import confine
@@ -194,8 +194,7 @@ def grade(submission: Path, config: RunConfig, server: ForkServer, *, book: Book
             intake = take_submission(submission, Path(scratch) / "submission", reference.REFERENCE_DIR)
         except IntakeError as error:
             reason = f"Your submission could not be read: {error}."
-            tests = complete([], selected, reason)
-            return build_results(tests, selected, output=reason, execution_time=time.monotonic() - started)
+            return nothing_graded(selected, reason, execution_time=time.monotonic() - started)
         from autograder.plugin import GradingPlugin, run_suites
         from autograder.session import GradingSession
 

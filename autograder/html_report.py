@@ -20,13 +20,12 @@ data URIs) to the problems' sections; this module renders the text part.
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from autograder.feedback import tests_of
 from autograder.problems import PROBLEMS, Problem
-from autograder.results import RESULTS_MODE
+from autograder.results import points_text, write_atomically
 
 POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
@@ -48,10 +47,6 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _points(value: object) -> str:
-    return f"{round(float(value), 4):g}"  # type: ignore[arg-type]
-
-
 def status_of(score: float, maximum: float) -> str:
     """``passed``, ``partial`` or ``failed``: the colour of a problem's row."""
     if maximum > 0 and score >= maximum - 1e-9:
@@ -61,13 +56,9 @@ def status_of(score: float, maximum: float) -> str:
 
 def render(report: dict[str, Any], *, title: str = "PS3 autograder report", problems: tuple[Problem, ...] = PROBLEMS) -> str:
     """The page for ``report`` (a results.json object), its problems in grading order."""
-    tests = [t for t in report.get("tests", []) if isinstance(t, dict)]
-    by_problem: dict[str, list[dict[str, Any]]] = {}
-    for test in tests:
-        key = (test.get("tags") or ["other"])[0]
-        by_problem.setdefault(str(key), []).append(test)
-    shown = [p for p in problems if p.key in by_problem]
-    maximum = sum(float(t.get("max_score", 0)) for t in tests)
+    by_problem = {p.key: tests_of(report, p) for p in problems}
+    shown = [p for p in problems if by_problem[p.key]]
+    maximum = sum(float(t.get("max_score", 0)) for t in report["tests"])
     lines = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -78,7 +69,7 @@ def render(report: dict[str, Any], *, title: str = "PS3 autograder report", prob
         f"<style>{STYLE}</style>",
         "</head>",
         "<body>",
-        f"<h1>{_e(title)}: {_points(report.get('score', 0))} / {_points(maximum)}</h1>",
+        f"<h1>{_e(title)}: {points_text(report.get('score', 0))} / {points_text(maximum)}</h1>",
     ]
     if report.get("extra_data", {}).get("autograder_failed"):
         lines.append("<p><strong>The autograder itself failed on this submission; see the report's output.</strong></p>")
@@ -89,7 +80,7 @@ def render(report: dict[str, Any], *, title: str = "PS3 autograder report", prob
         status = status_of(score, most)
         lines.append(
             f'<tr class="{status}"><td><a href="#{_e(problem.key)}">{_e(problem.title)}</a></td>'
-            f'<td class="points">{_points(score)} / {_points(most)}</td><td class="status">{status}</td></tr>'
+            f'<td class="points">{points_text(score)} / {points_text(most)}</td><td class="status">{status}</td></tr>'
         )
     lines.append("</table>")
     if report.get("output"):
@@ -107,7 +98,7 @@ def _test(test: dict[str, Any]) -> list[str]:
     passed = test.get("status") == "passed"
     heading = (
         f'<h3 class="test-{"passed" if passed else "failed"}">{_e(test.get("number", ""))} {_e(test.get("name", ""))}: '
-        f"{_points(test.get('score', 0))} / {_points(test.get('max_score', 0))}</h3>"
+        f"{points_text(test.get('score', 0))} / {points_text(test.get('max_score', 0))}</h3>"
     )
     if passed:
         return [heading]
@@ -116,14 +107,4 @@ def _test(test: dict[str, Any]) -> list[str]:
 
 def write_html(path: Path, report: dict[str, Any], *, title: str = "PS3 autograder report") -> None:
     """Write the page for ``report`` to ``path`` atomically (mode 0644, as the reports)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(render(report, title=title))
-        os.chmod(name, RESULTS_MODE)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    write_atomically(path, render(report, title=title))

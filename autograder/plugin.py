@@ -34,7 +34,7 @@ from autograder.failures import Abort, NotImplementedYet, PropertyFailed, Studen
 from autograder.known_answers import Book, KnownAnswerMissing
 from autograder.mistakes import Mistake
 from autograder.problems import BY_KEY, PROBLEMS_DIR, Problem
-from autograder.results import AUTOGRADER_FAILED_IN_TEST, GradedTest
+from autograder.results import AUTOGRADER_FAILED_IN_TEST, SMALLEST_FAILING_INPUT, GradedTest
 from autograder.session import GradingSession
 from autograder.student import StudentCode
 
@@ -53,7 +53,6 @@ settings.register_profile(
 FIXTURE_ARGUMENTS = ("student=",)
 FAILING_CASE = re.compile(r"^(?:Failing|Falsifying)[\w ]*: (\w+)\(\s*(.*?),?\s*\)\s*$", re.S)
 NOT_A_CASE = (UnsatisfiedAssumption, StopTest)
-SMALLEST_FAILING_INPUT = "Smallest failing input"
 PYTEST_INI = PROBLEMS_DIR / "pytest.ini"
 
 

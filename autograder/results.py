@@ -59,6 +59,8 @@ RESULTS_MODE = 0o644
 """A report's permissions: anyone may read it (a TA reads what the grader wrote as root). It is written once
 grading is over, when no student code runs; ``batch`` keeps its folder closed while it grades."""
 AUTOGRADER_FAILED_IN_TEST = "The autograder failed in this test (not your fault; please tell the course staff)"
+SMALLEST_FAILING_INPUT = "Smallest failing input"
+"""How a failed test's output line with the smallest failing input starts (``plugin`` writes it, ``class_report`` reads it)."""
 
 
 @dataclass
@@ -201,6 +203,11 @@ def build_results(
     }
 
 
+def nothing_graded(problems: tuple[Problem, ...], reason: str, *, execution_time: float) -> dict[str, Any]:
+    """The report of a submission none of whose tests could run (it could not be read, it has no files): ``reason``."""
+    return build_results(complete([], problems, reason), problems, output=reason, execution_time=execution_time)
+
+
 def autograder_failure(
     problems: tuple[Problem, ...], error: str, *, execution_time: float, tests: list[GradedTest] | None = None
 ) -> dict[str, Any]:
@@ -246,13 +253,18 @@ def write_results(path: Path, results: dict[str, Any], *, against_schema: bool =
     """
     results = _printable_strings(results)
     validate(results, against_schema=against_schema)
+    write_atomically(path, json.dumps(results, indent=2, ensure_ascii=False) + "\n", mode=mode)
+
+
+def write_atomically(path: Path, text: str, *, mode: int = RESULTS_MODE) -> None:
+    """Write ``text`` to ``path`` in UTF-8 with permissions ``mode``, atomically: a temporary file in the same
+    folder, then a rename, so that a reader sees the old file or the whole new one (reports, their tables and pages)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(results, stream, indent=2, ensure_ascii=False)
-            stream.write("\n")
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, mode)
@@ -264,6 +276,11 @@ def write_results(path: Path, results: dict[str, Any], *, against_schema: bool =
 
 def _points(value: float) -> float:
     return round(float(value), 4)
+
+
+def points_text(value: float) -> str:
+    """Points as the reports show them: rounded to 4 places, no trailing zeros (``2.5``, ``33``)."""
+    return f"{_points(value):g}"
 
 
 def printable_text(text: str, *, limit: int | None = None) -> str:

@@ -276,11 +276,7 @@ def check_outcome(scenario: Scenario, report: dict[str, Any]) -> None:
 
 def collect_submission(source: Path, archive: Path) -> Path:
     """A zip like the course's collect_submission.py makes, one folder deep (``hw3_submission/...``), readable by all."""
-    import zipfile
+    from autograder.gradescope_package import submission_zip
 
     archive.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(archive, "w") as stream:
-        for path in sorted(source.rglob("*.py")):
-            stream.write(path, f"hw3_submission/{path.relative_to(source).as_posix()}")
-    archive.chmod(0o644)
-    return archive
+    return submission_zip(source, archive)

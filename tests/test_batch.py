@@ -337,7 +337,9 @@ def test_the_exports_metadata_is_read_as_text_with_its_ruby_keys(tmp_path: Path)
     assert found[0].path == root / "submission_7" and found[1].path is None
     assert found[0].created_at.startswith("2026-11-20")
     (root / "submission_9").mkdir()
-    assert batch.ignored(tmp_path) == ["submission_9"], "a folder the metadata does not list is not graded"
+    assert batch.ignored(tmp_path, batch.find_submissions(tmp_path)) == ["submission_9"], (
+        "a folder the metadata does not list is not graded"
+    )
 
 
 @pytest.mark.parametrize(
@@ -363,7 +365,9 @@ def test_a_folder_of_submissions_names_each_by_its_entry_skips_other_files_and_r
         ("alice", tmp_path / "alice"),
         ("bob", tmp_path / "bob.zip"),
     ]
-    assert batch.ignored(tmp_path) == ["notes.txt"], "a file that is not a zip is not a submission"
+    assert batch.ignored(tmp_path, batch.find_submissions(tmp_path)) == ["notes.txt"], (
+        "a file that is not a zip is not a submission"
+    )
     (tmp_path / "alice.zip").write_bytes(b"")
     with pytest.raises(batch.BatchError, match="would both be the submission 'alice'"):
         batch.find_submissions(tmp_path)
