@@ -38,6 +38,7 @@ from typing import Any
 from autograder import known_answers
 from autograder import problems as problem_registry
 from autograder.feedback import terminal_report
+from autograder.figures import Sketchbook
 from autograder.intake import IntakeError, take_submission
 from autograder.plugin import GradingPlugin, run_suites
 from autograder.problems import COURSE_PARTS, Problem
@@ -62,6 +63,12 @@ def parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--problems", default=None, help="check only these problems (comma-separated keys)")
     top.add_argument("--json", type=Path, default=None, help="also write the report here, in Gradescope's results.json format")
+    top.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        help="also write the report as a page to look at, with your pictures beside the expected ones (open it in a browser)",
+    )
     top.add_argument("--spawn", action="store_true", help="run each problem in a fresh Python process (no fork server)")
     top.add_argument("--watch", action="store_true", help="stay running; check again the problems whose files you save")
     return top
@@ -92,12 +99,27 @@ def main(argv: list[str] | None = None, folder: Path | None = None) -> int:
         return 2
     with start_workers(folder, spawn=arguments.spawn) as workers:
         if arguments.watch:
-            return watch(folder, selected, workers, book)
-        report = check(folder, selected, workers, book, terminal=sys.stderr.isatty())
+            return watch(folder, selected, workers, book, html=arguments.html)
+        sketchbook = Sketchbook() if arguments.html is not None else None
+        report = check(folder, selected, workers, book, terminal=sys.stderr.isatty(), sketchbook=sketchbook)
     print(describe(report, selected))
     if arguments.json is not None:
         write_results(arguments.json, report, against_schema=False)
+    if arguments.html is not None:
+        write_page(arguments.html, report, sketchbook)
     return 0 if all_passed(report) else 1
+
+
+def write_page(path: Path, report: dict[str, Any], sketchbook: Sketchbook | None) -> None:
+    """The report as a page (``--html``); one that cannot be written is a warning, the check's verdict stands."""
+    from autograder.html_report import write_html
+
+    try:
+        write_html(path, report, sketchbook, title="PS3 check of your files (public tests)")
+    except Exception as error:  # noqa: BLE001
+        print(f"warning: the page {path} could not be written: {type(error).__name__}: {error}", file=sys.stderr)
+    else:
+        print(f"The report as a page: {path.resolve().as_uri()}")
 
 
 def environment_problem() -> str | None:
@@ -146,9 +168,16 @@ def fork_server_usable() -> bool:
 class CheckPlugin(GradingPlugin):
     """The grading plugin, replaying the known answers, with a progress line."""
 
-    def __init__(self, session: GradingSession, book: known_answers.Book, total: int, terminal: bool | None) -> None:
-        """``terminal``: whether stderr is a terminal (``None``: show no progress)."""
-        super().__init__(session, book)
+    def __init__(
+        self,
+        session: GradingSession,
+        book: known_answers.Book,
+        total: int,
+        terminal: bool | None,
+        sketchbook: Sketchbook | None = None,
+    ) -> None:
+        """``terminal``: whether stderr is a terminal (``None``: show no progress); ``sketchbook``: keep figures (--html)."""
+        super().__init__(session, book, sketchbook)
         self.total = total
         self.terminal = terminal
         self.done = 0
@@ -171,9 +200,16 @@ class CheckPlugin(GradingPlugin):
 
 
 def check(
-    folder: Path, selected: tuple[Problem, ...], workers: Any, book: known_answers.Book, *, terminal: bool | None = None
+    folder: Path,
+    selected: tuple[Problem, ...],
+    workers: Any,
+    book: known_answers.Book,
+    *,
+    terminal: bool | None = None,
+    sketchbook: Sketchbook | None = None,
 ) -> dict[str, Any]:
-    """Grade the files in ``folder`` with the public tests of ``selected``; the results.json object."""
+    """Grade the files in ``folder`` with the public tests of ``selected``; the results.json object. With ``sketchbook``,
+    the tests' figures are kept in it, for a page."""
     started = time.monotonic()
     limits = Limits.from_environment()
     with tempfile.TemporaryDirectory(prefix="check-") as scratch:
@@ -183,7 +219,7 @@ def check(
             reason = f"Your files could not be read: {error}."
             return build_results(complete([], selected, reason), selected, output=reason, execution_time=0.0)
         total = sum(len(book.tests_of(problem.key)) for problem in selected)
-        plugin = CheckPlugin(GradingSession(intake, limits, workers), book, total, terminal)
+        plugin = CheckPlugin(GradingSession(intake, limits, workers), book, total, terminal, sketchbook)
         exit_code = run_suites([str(p.suite) for p in selected], plugin)
     if terminal:
         print("\r" + " " * PROGRESS_WIDTH + "\r", end="", file=sys.stderr, flush=True)
@@ -211,8 +247,10 @@ def describe(report: dict[str, Any], selected: tuple[Problem, ...]) -> str:
     return "\n".join(lines)
 
 
-def watch(folder: Path, selected: tuple[Problem, ...], workers: Any, book: known_answers.Book) -> int:
-    """Check once, then again each time a problem's files change (Ctrl-C ends it)."""
+def watch(
+    folder: Path, selected: tuple[Problem, ...], workers: Any, book: known_answers.Book, *, html: Path | None = None
+) -> int:
+    """Check once, then again each time a problem's files change (Ctrl-C ends it); ``html``: the page of each check."""
     seen: dict[str, float] = {}
 
     def changed() -> tuple[Problem, ...]:
@@ -227,8 +265,11 @@ def watch(folder: Path, selected: tuple[Problem, ...], workers: Any, book: known
             stale = changed()
             if stale:
                 started = time.monotonic()
-                report = check(folder, stale, workers, book, terminal=sys.stderr.isatty())
+                sketchbook = Sketchbook() if html is not None else None
+                report = check(folder, stale, workers, book, terminal=sys.stderr.isatty(), sketchbook=sketchbook)
                 print(describe(report, stale))
+                if html is not None:
+                    write_page(html, report, sketchbook)
                 print(f"(checked {', '.join(p.key for p in stale)} in {time.monotonic() - started:.1f} s)\n", flush=True)
             time.sleep(0.2)
     except KeyboardInterrupt:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from autograder import figures
 from autograder.failures import PropertyFailed, WrongResultType
 from autograder.mistakes import Mistake, Suspect, diagnose, explained
 from autograder.worker.wire import Opaque
@@ -143,6 +144,10 @@ def expect_close(
     that may explain one (:mod:`autograder.mistakes`): the first that fits
     replaces ``hint`` with its own.
     """
+    if scalar and figures.active():
+        relative, atol_factor = _tolerances(expected, rtol)
+        scale = float(expected.abs().max()) if expected.numel() and bool(torch.isfinite(expected).all()) else 0.0
+        figures.value(what, expected, received, rtol=relative, atol=atol_factor * scale + 1e-30)
     try:
         return _expect_close(received, expected, what=what, scalar=scalar, rtol=rtol, fixed=fixed)
     except PropertyFailed as failure:
@@ -273,6 +278,7 @@ def expect_matrix(
     ``row_label`` and ``column_label`` say what a row or column stands for
     (" (output pixel (0, 1))"), so the student can find the mistake; ``mistakes`` as for :func:`expect_close`.
     """
+    figures.matrix(what, expected, received)
     try:
         return _expect_matrix(received, expected, what=what, row_label=row_label, column_label=column_label)
     except PropertyFailed as failure:

@@ -31,6 +31,7 @@ from autograder.worker import confine
 from autograder.worker.confine import Confinement
 
 if TYPE_CHECKING:
+    from autograder.figures import Sketchbook
     from autograder.known_answers import Book
 
 
@@ -147,13 +148,19 @@ def grade_and_write(
     *,
     html: Path | None = None,
 ) -> dict[str, Any]:
-    """Grade one submission and write its report to ``results`` (when given), whatever happens; and to ``html``."""
+    """Grade one submission and write its report to ``results`` (when given), whatever happens; and to ``html``,
+    with the figures the tests drew (kept only then)."""
+    sketchbook = None
+    if html is not None:
+        from autograder.figures import Sketchbook
+
+        sketchbook = Sketchbook()
     try:
         if isinstance(server, PrivilegeError):
             raise RuntimeError(f"student code cannot be run safely here: {server}")
         if not isinstance(server, ForkServer):
             raise RuntimeError(f"the worker processes could not be started: {server}")
-        report = grade(submission, config, server)
+        report = grade(submission, config, server, sketchbook=sketchbook)
         report["extra_data"]["sandbox"] = server.sandbox
     except BaseException as error:
         traceback.print_exception(type(error), error, error.__traceback__)
@@ -168,24 +175,27 @@ def grade_and_write(
     if results is not None:
         write_results(results, report)
     if html is not None:
-        write_page(html, report)
+        write_page(html, report, sketchbook)
     return report
 
 
-def write_page(path: Path, report: dict[str, Any]) -> None:
+def write_page(path: Path, report: dict[str, Any], sketchbook: Sketchbook | None = None) -> None:
     """Write the report as a page (``--html``); a failure to do so is said on stderr and costs nothing else."""
     from autograder.html_report import write_html
 
     try:
-        write_html(path, report)
+        write_html(path, report, sketchbook)
     except Exception as error:  # noqa: BLE001 - the report itself is written; the page is an extra
         print(f"warning: the report's page {path} could not be written: {type(error).__name__}: {error}", file=sys.stderr)
 
 
-def grade(submission: Path, config: RunConfig, server: ForkServer, *, book: Book | None = None) -> dict[str, Any]:
+def grade(
+    submission: Path, config: RunConfig, server: ForkServer, *, book: Book | None = None, sketchbook: Sketchbook | None = None
+) -> dict[str, Any]:
     """Run the graded suites of ``config.problems`` on ``submission``, student code on ``config.device``; the results.json object.
 
-    With ``book``, the reference's answers are recorded into it, on the handout's cases (no course salt).
+    With ``book``, the reference's answers are recorded into it, on the handout's cases (no course salt). With
+    ``sketchbook``, the figures the tests draw are kept in it (see :mod:`autograder.figures`).
     """
     started = time.monotonic()
     selected = config.problems
@@ -199,7 +209,7 @@ def grade(submission: Path, config: RunConfig, server: ForkServer, *, book: Book
         from autograder.session import GradingSession
 
         salt = "" if book is not None else read_case_salt(config.case_salt_file)
-        plugin = GradingPlugin(GradingSession(intake, config.limits, server, config.device, case_salt=salt), book)
+        plugin = GradingPlugin(GradingSession(intake, config.limits, server, config.device, case_salt=salt), book, sketchbook)
         exit_code = run_suites([str(p.suite) for p in selected], plugin)
     elapsed = time.monotonic() - started
     if plugin.errors or exit_code not in (0, 1):

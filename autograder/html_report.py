@@ -13,8 +13,12 @@ add markup to the page. The page loads nothing and runs no script; its
 Content-Security-Policy forbids both, so it opens offline and stays inert
 even if a browser were tricked.
 
-Issue 14 adds pictures (the course setting's maps and images, inlined as PNG
-data URIs) to the problems' sections; this module renders the text part.
+With the run's figures (:mod:`autograder.figures`), each test is followed by
+what it compared: for the course's setting, and for a failed test its
+smallest failing input. Pictures (maps, images, matrices that differ) are
+PNGs inlined as ``data:`` URIs (:mod:`autograder.pictures`), the student's
+output beside the expected one and, where they differ, their difference;
+numbers and answers are small tables of expected against received.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from autograder import figures, pictures
 from autograder.feedback import tests_of
 from autograder.problems import PROBLEMS, Problem
 from autograder.results import points_text, write_atomically
@@ -40,6 +45,13 @@ pre { background: #f6f6f6; padding: 0.7em; overflow-x: auto; white-space: pre-wr
 details { margin: 0.5em 0; }
 .test-passed { color: #1d6b1d; }
 .test-failed { color: #a01c1c; }
+figure { margin: 0.5em 0 1.5em; }
+figcaption { font-weight: 600; margin-bottom: 0.3em; }
+table.pictures td { text-align: center; font-size: 0.8em; }
+table.pictures img { image-rendering: pixelated; display: block; margin: 0 auto 0.2em; }
+td.same { background: #d9f2d9; }
+td.differs { background: #f8d4d4; }
+td pre { margin: 0; padding: 0.3em; }
 """
 
 
@@ -54,8 +66,14 @@ def status_of(score: float, maximum: float) -> str:
     return "partial" if score > 1e-9 else "failed"
 
 
-def render(report: dict[str, Any], *, title: str = "PS3 autograder report", problems: tuple[Problem, ...] = PROBLEMS) -> str:
-    """The page for ``report`` (a results.json object), its problems in grading order."""
+def render(
+    report: dict[str, Any],
+    sketchbook: figures.Sketchbook | None = None,
+    *,
+    title: str = "PS3 autograder report",
+    problems: tuple[Problem, ...] = PROBLEMS,
+) -> str:
+    """The page for ``report`` (a results.json object), its problems in grading order, with ``sketchbook``'s figures."""
     by_problem = {p.key: tests_of(report, p) for p in problems}
     shown = [p for p in problems if by_problem[p.key]]
     maximum = sum(float(t.get("max_score", 0)) for t in report["tests"])
@@ -89,6 +107,9 @@ def render(report: dict[str, Any], *, title: str = "PS3 autograder report", prob
         lines += [f'<section id="{_e(problem.key)}">', f"<h2>{_e(problem.title)}</h2>"]
         for test in by_problem[problem.key]:
             lines += _test(test)
+            if sketchbook is not None:
+                for figure in sketchbook.of(problem.key, str(test.get("number", ""))):
+                    lines += figure_html(figure)
         lines.append("</section>")
     lines += ["</body>", "</html>", ""]
     return "\n".join(lines)
@@ -105,6 +126,46 @@ def _test(test: dict[str, Any]) -> list[str]:
     return [heading, f"<pre>{_e(test.get('output', ''))}</pre>"]
 
 
-def write_html(path: Path, report: dict[str, Any], *, title: str = "PS3 autograder report") -> None:
-    """Write the page for ``report`` to ``path`` atomically (mode 0644, as the reports)."""
-    write_atomically(path, render(report, title=title))
+def figure_html(figure: figures.Figure) -> list[str]:
+    """One figure: its rows of pictures under their column headings, its table of values, its notes."""
+    lines = ["<figure>", f"<figcaption>{_e(figure.title)}</figcaption>"]
+    if figure.rows:
+        width = max(len(cells) for _, cells in figure.rows)
+        heading = "".join(f"<th>{_e(name)}</th>" for name in figure.columns[:width])
+        lines += ['<table class="pictures">', f"<tr><th></th>{heading}</tr>"]
+        for label, cells in figure.rows:
+            shown = "".join(_cell(figure.title, label, figure.columns, index, cell) for index, cell in enumerate(cells))
+            lines.append(f"<tr><th>{_e(label)}</th>{shown}</tr>")
+        lines.append("</table>")
+    if figure.table:
+        lines += ["<table>", "<tr><th></th><th>expected</th><th>received</th></tr>"]
+        for what, expected, received, same in figure.table:
+            verdict = "same" if same else "differs"
+            lines.append(
+                f"<tr><th>{_e(what)}</th><td><pre>{_e(expected)}</pre></td>"
+                f'<td class="{verdict}"><pre>{_e(received)}</pre></td></tr>'
+            )
+        lines.append("</table>")
+    lines += [f"<p>{_e(note)}</p>" for note in figure.notes]
+    lines.append("</figure>")
+    return lines
+
+
+def _cell(title: str, label: str, columns: list[str], index: int, cell: figures.Cell) -> str:
+    if cell.kind == figures.TEXT or cell.data is None:
+        return f"<td>{_e(cell.text)}</td>"
+    column = columns[index] if index < len(columns) else ""
+    height, width = pictures.shown_size(*cell.data.shape[-2:])
+    alt = f"{title.partition(':')[0]}: {column}" + (f", {label}" if label else "")
+    try:
+        source = pictures.data_uri(pictures.png_of(cell))
+    except Exception as error:  # noqa: BLE001 - matplotlib missing where a student checks, say: the rest of the page stands
+        return f"<td>{_e(alt)}: could not be drawn ({_e(type(error).__name__)}: {_e(error)})</td>"
+    return f'<td><img src="{source}" alt="{_e(alt)}" width="{width}" height="{height}">{_e(cell.caption)}</td>'
+
+
+def write_html(
+    path: Path, report: dict[str, Any], sketchbook: figures.Sketchbook | None = None, *, title: str = "PS3 autograder report"
+) -> None:
+    """Write the page for ``report`` (with ``sketchbook``'s figures) to ``path`` atomically (mode 0644, as the reports)."""
+    write_atomically(path, render(report, sketchbook, title=title))

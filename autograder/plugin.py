@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import StopTest, UnsatisfiedAssumption
 
-from autograder import known_answers
+from autograder import figures, known_answers
 from autograder.case_salt import case_seed
 from autograder.failures import Abort, NotImplementedYet, PropertyFailed, StudentRaised
 from autograder.known_answers import Book, KnownAnswerMissing
@@ -59,10 +59,12 @@ PYTEST_INI = PROBLEMS_DIR / "pytest.ini"
 class GradingPlugin:
     """Fixtures and report hooks of one grading run."""
 
-    def __init__(self, session: GradingSession, book: Book | None = None) -> None:
-        """``book``: record the reference's answers into it (``build handout``), or replay them (the check)."""
+    def __init__(self, session: GradingSession, book: Book | None = None, sketchbook: figures.Sketchbook | None = None) -> None:
+        """``book``: record the reference's answers into it (``build handout``), or replay them (the check).
+        ``sketchbook``: keep the tests' figures in it, for a page (``--html``; see :mod:`autograder.figures`)."""
         self.session = session
         self.book = book
+        self.sketchbook = sketchbook
         self.results: list[GradedTest] = []
         self.errors: list[str] = []
         self.seconds: dict[str, float] = {}
@@ -99,9 +101,11 @@ class GradingPlugin:
         with contextlib.ExitStack() as stack:
             stack.enter_context(known_answers.using(self.book))
             stack.enter_context(recording_cases(self.book, item))
+            stack.enter_context(sketching_cases(self.sketchbook, getattr(item, "obj", None)))
             count = stack.enter_context(counting_cases(getattr(item, "obj", None)))
+            outcome: Any = None
             try:
-                yield
+                outcome = yield
             finally:
                 self.cases[item.nodeid] = count.cases
                 fixtures = getattr(getattr(item, "_fixtureinfo", None), "argnames", ())
@@ -109,6 +113,8 @@ class GradingPlugin:
                     self.failing_inputs[item.nodeid] = {
                         name: value for name, value in count.failing_input.items() if name not in fixtures
                     }
+                if self.sketchbook is not None:  # still inside known_answers.using: the check's figures replay answers
+                    self._finish_figures(item, passed=outcome is not None and getattr(outcome, "excinfo", None) is None)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
@@ -186,6 +192,23 @@ class GradingPlugin:
             cause=failure.cause,
         )
 
+    def _finish_figures(self, item: pytest.Item, passed: bool) -> None:
+        """The test's figures: a course-setting test's always (of its last case), another generated test's only when it
+        failed (its smallest failing input); a failed test that drew none shows its failing input's pictures, if any."""
+        assert self.sketchbook is not None
+        function = getattr(item, "function", None)
+        tags = tuple(getattr(function, "__tags__", ()))
+        failing = self.failing_inputs.get(item.nodeid)
+        if not passed and failing and not self.sketchbook.drawn():
+            with figures.drawing(self.sketchbook):
+                figures.input_pictures(failing)
+        generated = getattr(function, "hypothesis", None) is not None
+        course_setting = "course_setting" in item.name  # generated kernels, say: the last case is still the course's
+        problem = tags[0] if len(tags) == 1 else ""
+        self.sketchbook.finish(
+            problem, str(getattr(function, "__number__", "")), keep=not passed or not generated or course_setting
+        )
+
 
 def title_and_checks(function: Any, fallback: str) -> tuple[str, str]:
     """A graded test's title (its docstring's first line) and what it checks in detail (the paragraph after it).
@@ -245,6 +268,31 @@ def recording_cases(book: Book | None, item: pytest.Item) -> Iterator[None]:
         yield
     finally:
         handle.inner_test = inner
+
+
+@contextlib.contextmanager
+def sketching_cases(sketchbook: figures.Sketchbook | None, test: Any) -> Iterator[None]:
+    """While the block runs, the test's figures go to ``sketchbook``, each case's replacing the last's."""
+    if sketchbook is None:
+        yield
+        return
+    sketchbook.begin_test()
+    handle = getattr(test, "hypothesis", None)
+    inner = getattr(handle, "inner_test", None)
+    if handle is not None:
+
+        @functools.wraps(inner)  # type: ignore[arg-type]
+        def sketched(*args: Any, **kwargs: Any) -> Any:
+            sketchbook.begin_case()
+            return inner(*args, **kwargs)  # type: ignore[misc]
+
+        handle.inner_test = sketched
+    try:
+        with figures.drawing(sketchbook):
+            yield
+    finally:
+        if handle is not None:
+            handle.inner_test = inner
 
 
 class CaseCount:

@@ -21,7 +21,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from autograder import reference
+from autograder import figures, reference
 from autograder.compare import as_tensor, expect, expect_close, kind_of, proportional_factor, zip_strict
 from autograder.failures import PropertyFailed, WrongResultType
 from autograder.known_answers import recorded
@@ -90,6 +90,7 @@ def expect_count(
     """``function(*arguments)`` is ``expected``; ``predictions``: what known mistakes give for these arguments."""
     what = f"{function}({', '.join(map(str, arguments))})"
     received = integer(student.call(Target(MODULE, function), *arguments).value, what)
+    figures.value(what, expected, received)
     if received != expected:
         raise explained(
             f"{what}: expected {expected}, received {received}.", telling_mistake(received, expected, predictions or [])
@@ -132,6 +133,7 @@ def expect_gate(student: StudentCode, gate: str, truth_table: list[int]) -> None
     weights = numbers(given, 2, f"W_{gate}")
     bias = numbers(student.get(MODULE, f"B_{gate}"), 1, f"B_{gate}")[0]
     outputs = gate_outputs(weights, bias)
+    figures.value(f"{gate} with W_{gate} = {weights}, B_{gate} = {bias:g}: f on (0,0), (0,1), (1,0), (1,1)", truth_table, outputs)
     if outputs == truth_table:
         return
     inputs = list(itertools.product((0, 1), repeat=2))
@@ -677,6 +679,7 @@ def expect_feature_map_size(received: int, size: int, k: int, s: int, p: int, me
     A mistake is named only where its size differs from the right one and from the other mistakes' on these inputs.
     """
     right = equation_26(size, k, s, p)
+    figures.value(f"feature_map_size({size}, {k}, {s}, {p})", right, received)
     if received == right:
         return
     predictions: list[tuple[Mistake, int]] = [
@@ -797,6 +800,7 @@ def expect_fields(
             raise explained(message, FIELDS_ONLY_LAST)
         raise WrongResultType(message)
     received = [integer(v, f"{what}[{i}]") for i, v in enumerate(value)]
+    figures.value(what, expected, received)
     if received == expected:
         return
     mistake = telling_mistake(received, expected, field_mistakes(layers, expected))

@@ -26,7 +26,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder import course_setting, reference
+from autograder import course_setting, figures, reference
 from autograder.compare import as_tensor, expect, expect_close, known_mistake
 from autograder.failures import PropertyFailed, StudentRaised, WrongResultType
 from autograder.known_answers import recorded, remade, torch_random_numbers
@@ -249,9 +249,13 @@ def run_suspects(case: VisualizationCase) -> list[Suspect]:
 
 
 def expect_same_run(student: StudentCode, case: VisualizationCase, *, fixed: bool = False) -> None:
+    received = figures.drawn(
+        lambda: student_run(student, case),
+        lambda received: figures.images(f"The final image: {case.describe()}", lambda: reference_run(case), received),
+    )
     try:
         expect_close(
-            student_run(student, case),
+            received,
             reference_run(case),
             what=f"The final image of {case.describe()}",
             fixed=fixed,

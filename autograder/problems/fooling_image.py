@@ -34,7 +34,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder import course_setting
+from autograder import course_setting, figures
 from autograder.compare import as_tensor, expect
 from autograder.failures import PropertyFailed, StudentRaised
 from autograder.mistakes import Mistake, Suspect, diagnose, explained, known
@@ -333,7 +333,7 @@ def ascent_mistake(run: FoolingRun, case: FoolingCase) -> Mistake | None:
 
 def expect_fooled(student: StudentCode, case: FoolingCase) -> None:
     """The outcome: the returned image is classified as the target, within the loop's budget of the input."""
-    run = run_student(student, case)
+    run = figures.drawn(lambda: run_student(student, case), lambda run: draw_fooling(case, run))
     try:
         expect_outcome(run.result, case)
     except PropertyFailed as failure:
@@ -341,6 +341,18 @@ def expect_fooled(student: StudentCode, case: FoolingCase) -> None:
         if mistake is None:
             raise
         raise explained(str(failure), mistake) from None
+
+
+def draw_fooling(case: FoolingCase, run: object) -> None:
+    """A figure of the run: the picture, the student's fooling image, ten times their difference, the classes predicted."""
+    model = case.model()
+    figures.fooling(
+        f"The fooling image: {case.describe()}",
+        case.image,
+        run.result if isinstance(run, FoolingRun) else run,
+        predict=lambda image: target_gradient(model, image, case.target)[1],
+        target=case.target,
+    )
 
 
 def expect_outcome(result: torch.Tensor, case: FoolingCase) -> None:

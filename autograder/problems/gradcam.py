@@ -19,12 +19,12 @@ import torch
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
 from hypothesis import assume, given, settings
 
-from autograder import mistakes, reference
+from autograder import figures, mistakes, reference
 from autograder.compare import as_tensor, expect, expect_close, known_mistake
 from autograder.failures import StudentRaised
 from autograder.known_answers import recorded
 from autograder.mistakes import Suspect, explained, reported
-from autograder.problems.saliency import COURSE_CASE, POSITIONS, MistakenScores, VisualCase, visual_cases
+from autograder.problems.saliency import COURSE_CASE, POSITIONS, MistakenScores, VisualCase, draw_maps, visual_cases
 from autograder.student import StudentCode, Target
 
 PROBLEM = "gradcam"
@@ -119,9 +119,14 @@ def expect_or_known_mistake(
 
 
 def student_cam(student: StudentCode, case: VisualCase) -> torch.Tensor:
-    with mistakes.raising(HALF_THE_CHANNELS, half_the_channels):
-        received = student.call(GRAD_CAM, case.images(), case.targets(), case.model_ref(frozen=False)).value
-    return as_tensor(received, f"GradCam.grad_cam(X_tensor, y_tensor, gc_model) on {case.describe()}")
+    """The student's maps; drawn over the pictures beside the expected ones on a page (``--html``)."""
+
+    def call() -> torch.Tensor:
+        with mistakes.raising(HALF_THE_CHANNELS, half_the_channels):
+            received = student.call(GRAD_CAM, case.images(), case.targets(), case.model_ref(frozen=False)).value
+        return as_tensor(received, f"GradCam.grad_cam(X_tensor, y_tensor, gc_model) on {case.describe()}")
+
+    return figures.drawn(call, lambda received: draw_maps("Grad-CAM maps", case, expected_cam, received, overlay=True))
 
 
 @weight(1.5)

@@ -16,7 +16,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder import course_setting, reference
+from autograder import course_setting, figures, reference
 from autograder.compare import (
     as_tensor,
     expect,
@@ -187,6 +187,11 @@ def test_course_setting(student: StudentCode) -> None:
     """
     features = course_setting.style_feature(course_setting.GRAM_LAYER)
     received = student.call(GRAM_MATRIX, features).value
+    figures.matrix(
+        f"The Gram matrix of the style image's features at layer {course_setting.GRAM_LAYER}",
+        lambda: expected_gram(features, True),
+        received,
+    )
     expect_close(
         received,
         expected_gram(features, True),

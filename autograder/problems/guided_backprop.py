@@ -20,7 +20,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder import mistakes, reference
+from autograder import figures, mistakes, reference
 from autograder.compare import expect_close, expect_gradients
 from autograder.failures import PropertyFailed
 from autograder.known_answers import recorded
@@ -233,9 +233,20 @@ def guided_suspects(case: VisualCase, expected: torch.Tensor) -> list[Suspect]:
 
 
 def expect_guided(student: StudentCode, case: VisualCase, *, fixed: bool = False) -> None:
-    received = student.call(
-        GUIDED_BACKPROP, case.images().requires_grad_(True), case.targets(), case.model_ref(frozen=False)
-    ).value
+    received = figures.drawn(
+        lambda: (
+            student.call(GUIDED_BACKPROP, case.images().requires_grad_(True), case.targets(), case.model_ref(frozen=False)).value
+        ),
+        lambda received: figures.images(
+            f"Guided backprop: {case.describe()} (gradients stretched to the colours' range)",
+            lambda: expected_guided(case),
+            received,
+            given=[("input", case.images)],
+            kind=figures.RGB,
+            channels_last=True,
+            labels=lambda: case.labels,
+        ),
+    )
     expected = expected_guided(case)
     expect_close(
         received,

@@ -7,6 +7,7 @@ respect to the image.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -15,7 +16,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder import course_setting, mistakes, reference
+from autograder import course_setting, figures, mistakes, reference
 from autograder.compare import (
     as_tensor,
     expect,
@@ -270,8 +271,22 @@ def saliency_suspects(case: VisualCase, expected: torch.Tensor) -> list[Suspect]
 
 
 def student_saliency(student: StudentCode, case: VisualCase) -> torch.Tensor:
-    reply = student.call(SALIENCY, case.images(), case.targets(), case.model_ref())
-    return as_tensor(reply.value, f"compute_saliency_maps(X, y, model) on {case.describe()}")
+    """The student's maps; drawn over the pictures beside the expected ones on a page (``--html``)."""
+
+    def call() -> torch.Tensor:
+        reply = student.call(SALIENCY, case.images(), case.targets(), case.model_ref())
+        return as_tensor(reply.value, f"compute_saliency_maps(X, y, model) on {case.describe()}")
+
+    return figures.drawn(call, lambda received: draw_maps("Saliency maps", case, expected_saliency, received))
+
+
+def draw_maps(
+    name: str, case: VisualCase, expected: Callable[[VisualCase], torch.Tensor], received: object, *, overlay: bool = False
+) -> None:
+    """A figure of ``case``'s maps: each picture, its expected map, the received one, and their difference."""
+    figures.maps_over_pictures(
+        f"{name}: {case.describe()}", case.images, lambda: expected(case), received, overlay=overlay, labels=lambda: case.labels
+    )
 
 
 def factor_in_words(factor: float, batch: int) -> str:

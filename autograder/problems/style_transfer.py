@@ -23,7 +23,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder import course_setting, reference
+from autograder import course_setting, figures, reference
 from autograder.compare import as_tensor, expect_close
 from autograder.failures import PropertyFailed, StudentRaised, WrongResultType
 from autograder.known_answers import recorded, recording, remade, torch_random_numbers
@@ -388,8 +388,29 @@ def transfer_suspects(case: TransferCase) -> list[Suspect]:
     return suspects
 
 
+def draw_run(case: TransferCase, received: object) -> None:
+    """A figure of the run: the content and style pictures, the expected final image, the student's, their difference."""
+    content, style = case.pictures()
+
+    def expected() -> torch.Tensor:  # of the two correct ways to decay the learning rate, the one nearer the student's
+        ways = [reference_run(case)]
+        if case.decay_lr_at < case.num_iterations:
+            ways.append(reference_run(case, lr_in_param_groups=True))
+        mine = figures.tensor_of(received)
+        if mine is None or any(way.shape != mine.shape for way in ways):
+            return ways[0]
+        return min(ways, key=lambda way: float((way.to(torch.float64) - mine).abs().max()))
+
+    figures.images(
+        f"The final image: {case.describe()}",
+        expected,
+        received,
+        given=[("content picture", lambda: figures.photo(content)), ("style picture", lambda: figures.photo(style))],
+    )
+
+
 def expect_same_run(student: StudentCode, case: TransferCase, *, fixed: bool = False) -> None:
-    received = student_run(student, case)
+    received = figures.drawn(lambda: student_run(student, case), lambda received: draw_run(case, received))
     course_way = reference_run(case)
     if recording() and case.decay_lr_at < case.num_iterations:
         reference_run(case, lr_in_param_groups=True)  # the check may need the other correct way too
