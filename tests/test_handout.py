@@ -24,6 +24,7 @@ from autograder.intake import ALLOWLIST, SUPPORT_FILES
 from autograder.problems import PROBLEMS
 from autograder.reference import REFERENCE_DIR
 from tests.scenarios import ROOT, Scenario, all_scenarios, grade, grade_all, problem_scores
+from tests.test_html_report import REFERENCE_PICTURES, parse, pictures_of
 from tests.test_scenarios import scenario_reports  # noqa: F401 - the grader's reports of the scenarios, shared
 
 OWN_FILES = ("collect_submission.py", "README.md", "requirements.txt", "check.py")
@@ -262,13 +263,18 @@ def test_the_untouched_handout_checks_to_zero_and_says_what_is_not_implemented(h
 
 
 def test_the_reference_files_pass_every_public_test(handout: Path, tmp_path: Path) -> None:
+    """And its page (``--html``) shows the pictures of the grader's page, drawn from the known answers."""
     folder = student_copy(handout, tmp_path / "ps3", files_from=REFERENCE_DIR)
-    completed = run_check(folder, "--json", str(tmp_path / "check.json"))
+    completed = run_check(folder, "--json", str(tmp_path / "check.json"), "--html", str(tmp_path / "check.html"))
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     report = json.loads((tmp_path / "check.json").read_text())
     assert report["score"] == sum(p.points for p in PROBLEMS) == 33
     assert all(test["status"] == "passed" for test in report["tests"])
     assert "Every public test passes" in completed.stdout
+    page = parse((tmp_path / "check.html").read_text(encoding="utf-8"))
+    for section, name, count, size in REFERENCE_PICTURES:
+        assert [picture.size for picture in pictures_of(page, section, name)] == [size] * count, (section, name)
+    assert "could not be" not in "".join(page.text), "every figure made from the known answers"
 
 
 def test_a_stored_case_whose_input_cannot_be_made_again_fails_saying_so(handout: Path, tmp_path: Path) -> None:
