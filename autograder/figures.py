@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, Union
@@ -39,6 +40,8 @@ MAX_ROWS = 8
 """At most this many images of a batch are drawn (the course's batches have five)."""
 MAX_TABLE_CELLS = 256
 """A matrix with more entries than this is drawn as heat maps, never as a table of numbers."""
+MAX_ELEMENTS = 1 << 22
+"""A value with more elements than this is described, not drawn (a page is not where a huge reply goes)."""
 DIFFERENCE_RTOL = 1e-5
 DIFFERENCE_ATOL = 1e-8
 """Received and expected values closer than this are shown as matching, without a map of their difference.
@@ -97,6 +100,8 @@ class Sketchbook:
     def __init__(self) -> None:
         self.figures: dict[tuple[str, str], list[Figure]] = {}
         self._current: list[tuple[str, Callable[[Figure], None]]] | None = None
+        self.seconds = 0.0
+        """The time spent building the kept figures (what a page adds to the grading itself, with its drawing)."""
 
     def begin_test(self) -> None:
         self._current = []
@@ -123,6 +128,7 @@ class Sketchbook:
         pending, self._current = self._current or [], None
         if not keep:
             return
+        started = time.perf_counter()
         built: list[Figure] = []
         for title, build in pending:
             if title == VALUES_TITLE and built and built[-1].title == VALUES_TITLE:
@@ -137,6 +143,7 @@ class Sketchbook:
                 figure.notes.append(f"This figure could not be made: {type(error).__name__}: {error}")
         if built:
             self.figures[problem, number] = built
+        self.seconds += time.perf_counter() - started
 
     def of(self, problem: str, number: str) -> list[Figure]:
         return self.figures.get((problem, number), [])
@@ -205,10 +212,12 @@ def tensor_of(value: Any) -> torch.Tensor | None:
             tensor = torch.as_tensor(value)
         except Exception:  # noqa: BLE001 - not numbers: shown as text
             return None
+    if tensor.numel() > MAX_ELEMENTS:
+        return None
     if tensor.is_complex() or tensor.dtype == torch.bool:
         tensor = tensor.real if tensor.is_complex() else tensor
     try:
-        return tensor.detach().to("cpu", torch.float64).clone()
+        return tensor.detach().to("cpu", torch.float64, copy=True)
     except Exception:  # noqa: BLE001
         return None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import Any
 
 import numpy as np
 import PIL.Image
@@ -43,14 +44,24 @@ def rgb_of(cell: Cell) -> np.ndarray:
         return _bytes(((data - low) / max(high - low, 1e-300)).permute(1, 2, 0).numpy())
     low, high = cell.scale or (float(data.min()), float(data.max()))
     unit = ((data - low) / max(high - low, 1e-300)).clamp(0, 1).numpy()
-    from matplotlib import colormaps  # only when a page is drawn
-
-    coloured = colormaps[COLOUR_MAPS[cell.kind]](unit)[..., :3]
+    coloured = colour_map(COLOUR_MAPS[cell.kind])(unit)[..., :3]
     if cell.kind == OVERLAY and cell.under is not None:
         under = rgb_of(Cell(PICTURE, data=cell.under)).astype(np.float64) / 255
         if under.shape[:2] == coloured.shape[:2]:
             coloured = OVERLAY_OPACITY * coloured + (1 - OVERLAY_OPACITY) * under
     return _bytes(coloured)
+
+
+def colour_map(name: str) -> Any:
+    """matplotlib's colour map ``name`` (imported only when a page is drawn; ``cm.get_cmap`` before matplotlib 3.5)."""
+    try:
+        from matplotlib import colormaps
+
+        return colormaps[name]
+    except ImportError:
+        from matplotlib import cm
+
+        return cm.get_cmap(name)  # type: ignore[attr-defined]  # removed in matplotlib 3.9, where colormaps exists
 
 
 def _bytes(unit: np.ndarray) -> np.ndarray:

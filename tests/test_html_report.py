@@ -253,6 +253,8 @@ def test_a_received_value_of_any_shape_or_kind_is_drawn_or_described() -> None:
     pictures = torch.randn(2, 3, 8, 8)
     expected = torch.rand(2, 8, 8)
     replies = [torch.rand(2, 8, 8) * 2, torch.rand(2, 8), "maps", torch.full((2, 8, 8), float("nan")), None, expected.clone()]
+    replies.append(torch.zeros(2, 2400, 1))  # the wrong shape
+    replies.append(torch.zeros(2, 1500, 1500))  # more elements than a page draws: described, never converted
     with figures.drawing(sketchbook):
         for number, received in enumerate(replies):
             sketchbook.begin_test()
@@ -264,8 +266,10 @@ def test_a_received_value_of_any_shape_or_kind_is_drawn_or_described() -> None:
         lines = html_report.figure_html(figure)
         page = parse("<!DOCTYPE html>" + "".join(lines))
         columns = [picture.alt.split(": ")[1].split(",")[0] for picture in page.images]
-        if number in (1, 2, 4):  # the wrong shape, not numbers, nothing: the expected maps, and what was received, in words
+        if number in (1, 2, 4, 6, 7):  # the wrong shape, not numbers, nothing: the expected maps, and what was received, in words
             assert "received" not in columns and "received" in "".join(page.text)
+            if number == 7:
+                assert "a tensor of shape (2, 1500, 1500)" in "".join(page.text)
         elif number == 5:
             assert "|received - expected|" not in columns, "the same maps: no difference drawn"
         else:
