@@ -380,10 +380,11 @@ def fooling(
                 now = "unknown"
             verdict = "the target" if now == target else "not the target"
             cells.append(Cell(PICTURE, f"predicted: class {now} ({verdict})", got[0]))
-            change = got[0] - picture[0]
+            # In pixels (0 to 1, the preprocessing undone), as the course's notebook shows it.
+            change = (got[0] - picture[0]) * torch.tensor(SQUEEZENET_STD, dtype=torch.float64).view(3, 1, 1)
             largest = float(change.abs().max()) if bool(torch.isfinite(change).all()) else 0.0
             factor = magnify if largest * magnify <= 0.5 or largest == 0 else 0.5 / largest
-            caption = f"x{factor:.3g}, largest change {largest:.3g}" + (
+            caption = f"x{factor:.3g}, largest change {largest:.3g} of the pixels' range" + (
                 f" (x{magnify:g} would saturate)" if factor < magnify else ""
             )
             cells.append(Cell(RGB, caption, 0.5 + factor * change, scale=(0.0, 1.0)))
