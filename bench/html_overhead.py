@@ -38,6 +38,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from batch_throughput import commit, load_average  # this folder's: the machine's load and the commit, as that bench records them
 from tabulate import tabulate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,19 +88,6 @@ def grade(submission: str, scratch: Path, problems: str | None, html: bool, pair
         page.stat().st_size if html else None,
         round(float(measured["keep"]) + float(measured["draw"]), 3) if measured else None,
     )
-
-
-def load_average() -> list[float]:
-    return [round(load, 2) for load in os.getloadavg()]
-
-
-def commit() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
 def main() -> int:
