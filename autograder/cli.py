@@ -272,6 +272,10 @@ def run() -> NoReturn:
     """
     try:
         code = main()
+        if os.environ.get("AUTOGRADER_PROBE_LOG"):  # validate's probe (autograder.probe): written before the quick exit
+            from autograder import probe
+
+            probe.write_log()
         sys.stdout.flush()
         sys.stderr.flush()
     except BrokenPipeError:  # the report piped into a reader that stopped (head): nothing more to say

@@ -24,7 +24,6 @@ Generated inputs change from case to case and show both values.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +34,6 @@ from autograder import figures
 from autograder.failures import PropertyFailed, WrongResultType
 from autograder.mistakes import Mistake, Suspect, diagnose, explained
 from autograder.worker.wire import Opaque
-
-PROBE_TOLERANCE = "AUTOGRADER_PROBE_TOLERANCE"
-"""Set by ``validate`` only (never on Gradescope): every comparison with the reference at this rtol and atol."""
 
 if TYPE_CHECKING:
     from autograder.student import Reply
@@ -348,9 +344,6 @@ def _comparable(
 
 
 def _tolerances(expected: torch.Tensor, rtol: float | None) -> tuple[float, float]:
-    probe = os.environ.get(PROBE_TOLERANCE, "")
-    if probe:  # validate's probe of a surviving mutant: does it give the reference's outputs, to the last digits?
-        return float(probe), float(probe)
     default_rtol, atol_factor = tolerance(expected.dtype)
     return (default_rtol if rtol is None else rtol), atol_factor
 

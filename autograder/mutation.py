@@ -369,10 +369,14 @@ class Mutant:
     after: str
     source: str
 
+    repeat: int = 0
+    """How many mutants before this one make the same change to the same text (a line written twice in the file)."""
+
     @property
     def key(self) -> str:
-        """A name that stays the same while the reference's lines do: the file, the operator and the change."""
-        text = f"{self.path}\n{self.operator}\n{self.before.strip()}\n{self.after.strip()}"
+        """A name that stays the same while the reference's lines do: the file, the operator, the change (and which
+        of the same lines it is in, when the file has the line more than once); not the line's number."""
+        text = f"{self.path}\n{self.operator}\n{self.before.strip()}\n{self.after.strip()}\n{self.repeat}"
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def diff(self) -> str:
@@ -434,6 +438,7 @@ class _Positions:
 def mutants_of(problem: str) -> list[Mutant]:
     """The mutants of ``problem``, in a fixed order: by file, operator, occurrence."""
     found: list[Mutant] = []
+    repeats: dict[tuple[str, str, str, str], int] = {}
     for path, names in GRADED[problem].items():
         source = (REFERENCE_DIR / path).read_text(encoding="utf-8")
         lines = graded_lines(path, names)
@@ -455,5 +460,9 @@ def mutants_of(problem: str) -> list[Mutant]:
                     continue  # the same code: equivalent by construction
                 changed = mutated.splitlines()
                 after = changed[line - 1] if line - 1 < len(changed) else ""
-                found.append(Mutant(problem, path, name, occurrence, line, original_lines[line - 1], after, mutated))
+                before = original_lines[line - 1]
+                same = (path, name, before.strip(), after.strip())
+                repeat = repeats.get(same, 0)
+                repeats[same] = repeat + 1
+                found.append(Mutant(problem, path, name, occurrence, line, before, after, mutated, repeat))
     return found

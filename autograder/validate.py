@@ -9,11 +9,12 @@ For each problem selected:
 3. each mutant is graded as a submission of its own, on its problem only, by
    ``batch`` (``--jobs N`` grading processes): a mutant that loses a point is
    killed; one that keeps full marks survived;
-4. a survivor is graded again with every comparison with the reference at a
-   tolerance of 1e-12 (``AUTOGRADER_PROBE_TOLERANCE``): one that still keeps
-   full marks gives the reference's outputs on every case the suite checks, and
-   is counted as equivalent; so is a mutant whose code is the reference's
-   (the same syntax tree: never graded), and one an instructor marked in
+4. the survivors and the reference are graded again, each logging every value
+   its code returns (:mod:`autograder.probe`): a survivor whose values equal
+   the reference's within 1e-12 on every input the suite gave them computes
+   the same thing there (whatever the suite's properties check), and is counted
+   as equivalent; so is a mutant whose code is the reference's (the same syntax
+   tree: never graded), and one an instructor marked in
    ``autograder/problems/equivalent_mutants.yaml``, with the reason.
 
 It prints per problem the mutants made, killed, survived and equivalent, and
@@ -29,6 +30,7 @@ import dataclasses
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from autograder import probe
 from autograder.config import RunConfig
 from autograder.mutation import GRADED, mutants_of
 from autograder.problems import Problem
@@ -44,7 +47,6 @@ from autograder.reference import REFERENCE_DIR
 
 GOAL = 0.95
 """The kill rate every problem must reach."""
-PROBE_TOLERANCE = "1e-12"
 EQUIVALENT_FILE = Path(__file__).resolve().parent / "problems" / "equivalent_mutants.yaml"
 REFERENCE_ID = "reference"
 
@@ -136,31 +138,29 @@ def main(
             verdicts.made = len(mutants)
             by_id = {f"m{index:03d}-{mutant.key}": mutant for index, mutant in enumerate(mutants)}
             say(f"{problem.key}: {len(mutants)} mutants, graded with {jobs} job{'s' if jobs != 1 else ''} ...")
-            scores = grade_mutants(Path(scratch) / problem.key, problem, by_id, jobs, probe=False)
-            full = scores.get(REFERENCE_ID)
-            verdicts.reference_score = f"{full[0]:g} / {full[1]:g}" if full else "no report"
-            if full is None or full[0] < full[1] - 1e-9:
+            graded = grade_mutants(Path(scratch) / problem.key, problem, by_id, jobs)
+            full = graded.get(REFERENCE_ID)
+            verdicts.reference_score = f"{full.score:g} / {full.maximum:g}" if full else "no report"
+            if full is None or full.failed:
                 verdicts.error = f"the reference did not get full marks ({verdicts.reference_score})"
                 outcomes.append(verdicts)
                 continue
             survivors = {}
             for name, mutant in by_id.items():
-                score = scores.get(name)
+                outcome = graded.get(name)
                 if mutant.key in marked:
                     verdicts.equivalent.append(_entry(mutant, f"marked: {marked[mutant.key]}"))
-                elif score is not None and score[0] < score[1] - 1e-9:
+                elif outcome is not None and outcome.failed:
                     verdicts.killed.append(mutant.key)
                 else:
                     survivors[name] = mutant
             if survivors:
-                say(f"{problem.key}: {len(survivors)} survived; grading them again at a tolerance of {PROBE_TOLERANCE} ...")
-                probed = grade_mutants(Path(scratch) / f"{problem.key}-probe", problem, survivors, jobs, probe=True)
+                say(f"{problem.key}: {len(survivors)} survived; comparing their outputs with the reference's ...")
+                logs = probe_logs(Path(scratch) / f"{problem.key}-probe", problem, survivors, jobs)
                 for name, mutant in survivors.items():
-                    score = probed.get(name)
-                    if score is not None and score[0] >= score[1] - 1e-9:
-                        verdicts.equivalent.append(
-                            _entry(mutant, f"the reference's outputs within {PROBE_TOLERANCE} on every case")
-                        )
+                    if logs.get(REFERENCE_ID) and logs.get(name) and probe.same(logs[REFERENCE_ID], logs[name]):
+                        reason = f"the reference's outputs within {probe.TOLERANCE:g} on every input the suite gave"
+                        verdicts.equivalent.append(_entry(mutant, reason))
                     else:
                         verdicts.survived.append(_entry(mutant, ""))
             outcomes.append(verdicts)
@@ -207,37 +207,59 @@ def _entry(mutant: Any, reason: str) -> dict[str, Any]:
     return entry
 
 
-def grade_mutants(
-    work: Path, problem: Problem, mutants: dict[str, Any], jobs: int, *, probe: bool
-) -> dict[str, tuple[float, float]]:
-    """Grade the reference (unless ``probe``) and each mutant on ``problem`` with ``batch``; (score, max) by id."""
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """A graded submission's score, the most it could get, and the numbers of the tests it failed."""
+
+    score: float
+    maximum: float
+    failed: frozenset[str]
+
+
+def grade_mutants(work: Path, problem: Problem, mutants: dict[str, Any], jobs: int) -> dict[str, Outcome]:
+    """Grade the reference and each mutant on ``problem`` with ``batch``; by id.
+
+    A submission on which the autograder itself failed has no outcome."""
     from autograder import batch
 
     classroom, out = work / "class", work / "out"
     classroom.mkdir(parents=True)
-    if not probe:
-        shutil.copytree(REFERENCE_DIR, classroom / REFERENCE_ID, ignore=shutil.ignore_patterns("__pycache__"))
-    for name, mutant in mutants.items():
-        folder = classroom / name
-        shutil.copytree(REFERENCE_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
-        (folder / mutant.path).write_text(mutant.source, encoding="utf-8")
-    config = RunConfig.build(problems=problem.key, jobs=jobs, quiet=True)
-    previous = os.environ.get("AUTOGRADER_PROBE_TOLERANCE")
-    if probe:
-        os.environ["AUTOGRADER_PROBE_TOLERANCE"] = PROBE_TOLERANCE
-    try:
-        batch.main(classroom, out, config)
-    finally:
-        if previous is None:
-            os.environ.pop("AUTOGRADER_PROBE_TOLERANCE", None)
-        else:
-            os.environ["AUTOGRADER_PROBE_TOLERANCE"] = previous
-    scores: dict[str, tuple[float, float]] = {}
+    write_submissions(classroom, mutants)
+    batch.main(classroom, out, RunConfig.build(problems=problem.key, jobs=jobs, quiet=True))
+    outcomes: dict[str, Outcome] = {}
     for folder in (out / "submissions").iterdir():
         report = folder / "results.json"
         if report.is_file():
             data = json.loads(report.read_text(encoding="utf-8"))
             if not data.get("extra_data", {}).get("autograder_failed"):
                 maximum = sum(float(test.get("max_score", 0)) for test in data["tests"])
-                scores[folder.name] = (float(data["score"]), maximum)
-    return scores
+                failed = frozenset(str(test.get("number")) for test in data["tests"] if test.get("status") != "passed")
+                outcomes[folder.name] = Outcome(float(data["score"]), maximum, failed)
+    return outcomes
+
+
+def write_submissions(classroom: Path, mutants: dict[str, Any]) -> None:
+    """The reference and each mutant as submission folders of ``classroom``: copies of the reference, one file changed."""
+    shutil.copytree(REFERENCE_DIR, classroom / REFERENCE_ID, ignore=shutil.ignore_patterns("__pycache__"))
+    for name, mutant in mutants.items():
+        folder = classroom / name
+        shutil.copytree(REFERENCE_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
+        (folder / mutant.path).write_text(mutant.source, encoding="utf-8")
+
+
+def probe_logs(work: Path, problem: Problem, mutants: dict[str, Any], jobs: int) -> dict[str, list[tuple[str, Any]]]:
+    """Grade the reference and each mutant on ``problem`` again, ``jobs`` at a time, each logging what its code returns
+    (``grade`` with ``AUTOGRADER_PROBE_LOG``); the logs by id (none for a grading that wrote none)."""
+    classroom = work / "class"
+    classroom.mkdir(parents=True)
+    write_submissions(classroom, mutants)
+    waiting = sorted(folder.name for folder in classroom.iterdir())
+    running: list[subprocess.Popen[bytes]] = []
+    while waiting or running:
+        while waiting and len(running) < jobs:
+            name = waiting.pop(0)
+            environment = {**os.environ, probe.ENVIRONMENT: str(work / f"{name}.npz")}
+            command = [sys.executable, "-m", "autograder", "grade", str(classroom / name), "--problems", problem.key, "--quiet"]
+            running.append(subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        running.pop(0).wait()
+    return {path.stem: probe.read(path) for path in sorted(work.glob("*.npz"))}
