@@ -369,14 +369,17 @@ class Mutant:
     after: str
     source: str
 
+    where: str = ""
+    """The definition the line is in (``GradCam.grad_cam``; empty at module level)."""
     repeat: int = 0
-    """How many mutants before this one make the same change to the same text (a line written twice in the file)."""
+    """How many mutants before this one make the same change to the same text in the same definition."""
 
     @property
     def key(self) -> str:
-        """A name that stays the same while the reference's lines do: the file, the operator, the change (and which
-        of the same lines it is in, when the file has the line more than once); not the line's number."""
-        text = f"{self.path}\n{self.operator}\n{self.before.strip()}\n{self.after.strip()}\n{self.repeat}"
+        """A name that stays the same while the reference's lines do: the file, the definition, the operator, the
+        change (and which of the same lines it is, when the definition has the line more than once); not the line's
+        number."""
+        text = f"{self.path}\n{self.where}\n{self.operator}\n{self.before.strip()}\n{self.after.strip()}\n{self.repeat}"
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def diff(self) -> str:
@@ -421,6 +424,12 @@ def definitions(path: str) -> dict[str, tuple[int, int]]:
     return found
 
 
+def enclosing(path: str, line: int) -> str:
+    """The innermost definition of the reference's ``path`` that holds ``line`` (empty at module level)."""
+    holding = [(last - first, name) for name, (first, last) in definitions(path).items() if first <= line <= last]
+    return min(holding)[1] if holding else ""
+
+
 class _Positions:
     """Every position where ``operator`` would mutate the code, in cosmic-ray's walk order (its occurrences)."""
 
@@ -438,7 +447,7 @@ class _Positions:
 def mutants_of(problem: str) -> list[Mutant]:
     """The mutants of ``problem``, in a fixed order: by file, operator, occurrence."""
     found: list[Mutant] = []
-    repeats: dict[tuple[str, str, str, str], int] = {}
+    repeats: dict[tuple[str, str, str, str, str], int] = {}
     for path, names in GRADED[problem].items():
         source = (REFERENCE_DIR / path).read_text(encoding="utf-8")
         lines = graded_lines(path, names)
@@ -461,8 +470,9 @@ def mutants_of(problem: str) -> list[Mutant]:
                 changed = mutated.splitlines()
                 after = changed[line - 1] if line - 1 < len(changed) else ""
                 before = original_lines[line - 1]
-                same = (path, name, before.strip(), after.strip())
+                where = enclosing(path, line)
+                same = (path, where, name, before.strip(), after.strip())
                 repeat = repeats.get(same, 0)
                 repeats[same] = repeat + 1
-                found.append(Mutant(problem, path, name, occurrence, line, before, after, mutated, repeat))
+                found.append(Mutant(problem, path, name, occurrence, line, before, after, mutated, where, repeat))
     return found

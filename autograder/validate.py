@@ -148,10 +148,10 @@ def main(
             survivors = {}
             for name, mutant in by_id.items():
                 outcome = graded.get(name)
-                if mutant.key in marked:
-                    verdicts.equivalent.append(_entry(mutant, f"marked: {marked[mutant.key]}"))
-                elif outcome is not None and outcome.failed:
+                if outcome is not None and outcome.failed:
                     verdicts.killed.append(mutant.key)
+                elif mutant.key in marked:  # a mark never hides a kill
+                    verdicts.equivalent.append(_entry(mutant, f"marked: {marked[mutant.key]}"))
                 else:
                     survivors[name] = mutant
             if survivors:
@@ -196,6 +196,7 @@ def _entry(mutant: Any, reason: str) -> dict[str, Any]:
     entry = {
         "key": mutant.key,
         "path": mutant.path,
+        "where": mutant.where,
         "operator": mutant.operator,
         "line": mutant.line,
         "before": mutant.before.strip(),

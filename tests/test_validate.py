@@ -159,3 +159,17 @@ def test_probe_logs_compare_every_value_within_the_tolerance(tmp_path: Path) -> 
     moved = [(name, a + 1e-9 if a.dtype.kind == "f" else a) for name, a in read]
     assert probe.same(read, nudged) and not probe.same(read, moved), "within 1e-12, not beyond"
     assert not probe.same(read, read[:-1]) and not probe.same(read, [*read[:-1], ("f[5]", np.array("other"))])
+
+
+def test_every_marked_equivalent_is_a_mutant_of_its_problem_with_a_reason() -> None:
+    """A mark whose mutant is no longer made (the reference changed) is stale: it must be looked at again."""
+    import yaml
+
+    entries = yaml.safe_load(validate.EQUIVALENT_FILE.read_text())
+    assert entries, "the checked-in marks"
+    for entry in entries:
+        made = {m.key: m for m in mutation.mutants_of(entry["problem"])}
+        assert entry["key"] in made, entry
+        mutant = made[entry["key"]]
+        assert (mutant.where, mutant.before.strip(), mutant.after.strip()) == (entry["where"], entry["before"], entry["after"])
+        assert len(entry["reason"]) > 40
