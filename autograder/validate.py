@@ -26,6 +26,7 @@ problem reaches :data:`GOAL` and the reference got full marks, 1 otherwise,
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import os
@@ -104,8 +105,6 @@ def sample(items: list[Any], count: int | None) -> list[Any]:
 
 def distinct(mutants: list[Any]) -> list[Any]:
     """The mutants, the first of each set that make the same code (two operators can make the same change)."""
-    import ast
-
     seen: set[str] = set()
     kept = []
     for mutant in mutants:
