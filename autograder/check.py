@@ -106,19 +106,15 @@ def main(argv: list[str] | None = None, folder: Path | None = None) -> int:
     if arguments.json is not None:
         write_results(arguments.json, report, against_schema=False)
     if arguments.html is not None:
-        write_page(arguments.html, report, sketchbook)
+        show_page(arguments.html, report, sketchbook)
     return 0 if all_passed(report) else 1
 
 
-def write_page(path: Path, report: dict[str, Any], sketchbook: Sketchbook | None) -> None:
-    """The report as a page (``--html``); one that cannot be written is a warning, the check's verdict stands."""
-    from autograder.html_report import write_html
+def show_page(path: Path, report: dict[str, Any], sketchbook: Sketchbook | None) -> None:
+    """The report as a page (``--html``), and where to open it; one that cannot be written is a warning."""
+    from autograder.html_report import write_page
 
-    try:
-        write_html(path, report, sketchbook, title="PS3 check of your files (public tests)")
-    except Exception as error:  # noqa: BLE001
-        print(f"warning: the page {path} could not be written: {type(error).__name__}: {error}", file=sys.stderr)
-    else:
+    if write_page(path, report, sketchbook, title="PS3 check of your files (public tests)") is not None:
         print(f"The report as a page: {path.resolve().as_uri()}")
 
 
@@ -269,7 +265,7 @@ def watch(
                 report = check(folder, stale, workers, book, terminal=sys.stderr.isatty(), sketchbook=sketchbook)
                 print(describe(report, stale))
                 if html is not None:
-                    write_page(html, report, sketchbook)
+                    show_page(html, report, sketchbook)
                 print(f"(checked {', '.join(p.key for p in stale)} in {time.monotonic() - started:.1f} s)\n", flush=True)
             time.sleep(0.2)
     except KeyboardInterrupt:

@@ -83,10 +83,6 @@ class Figure:
     """(what, expected, received, whether they match) per row."""
     notes: list[str] = dataclasses.field(default_factory=list)
 
-    def pictures(self) -> Iterator[Cell]:
-        for _, cells in self.rows:
-            yield from (cell for cell in cells if cell.kind != TEXT)
-
 
 class Sketchbook:
     """The figures of one grading run, by problem and test number (``"8.1"``), in the order the tests ran.
@@ -214,8 +210,8 @@ def tensor_of(value: Any) -> torch.Tensor | None:
             return None
     if tensor.numel() > MAX_ELEMENTS:
         return None
-    if tensor.is_complex() or tensor.dtype == torch.bool:
-        tensor = tensor.real if tensor.is_complex() else tensor
+    if tensor.is_complex():
+        tensor = tensor.real
     try:
         return tensor.detach().to("cpu", torch.float64, copy=True)
     except Exception:  # noqa: BLE001
@@ -292,8 +288,7 @@ def maps_over_pictures(
         names = _value(labels)
         figure.columns = ["input", "expected", "received", "|received - expected|"]
         for index in range(min(len(want), MAX_ROWS)):
-            label = f"image {index}" + (f", label {names[index]}" if names is not None else "")
-            mine = got[index] if got is not None and index < len(got) else None
+            label, mine = _row(index, names, got)
             scale = _range(want[index], mine)
             cells = [Cell(PICTURE, "", images[index])]
             cells.append(_map_cell(_caption("expected", want[index]), want[index], scale, images[index], overlay))
@@ -307,6 +302,12 @@ def maps_over_pictures(
             figure.rows.append((label, cells))
 
     _keep(title, build)
+
+
+def _row(index: int, labels: Any, received: torch.Tensor | None) -> tuple[str, torch.Tensor | None]:
+    """Row ``index`` of a batch's figure: its heading, and the received item (``None`` when there is none)."""
+    heading = f"image {index}" + (f", label {labels[index]}" if labels is not None else "")
+    return heading, received[index] if received is not None and index < len(received) else None
 
 
 def _map_cell(caption: str, data: torch.Tensor, scale: tuple[float, float], picture: torch.Tensor, overlay: bool) -> Cell:
@@ -340,10 +341,9 @@ def images(
         names = _value(labels)
         figure.columns = [name for name, _ in shown] + ["expected", "received", "|received - expected|"]
         for index in range(min(len(want), MAX_ROWS)):
-            label = f"image {index}" + (f", label {names[index]}" if names is not None else "")
+            label, mine = _row(index, names, got)
             cells = [Cell(PICTURE, "", picture[min(index, len(picture) - 1)]) for _, picture in shown if picture is not None]
             cells.append(Cell(kind, _caption("expected", want[index]), want[index]))
-            mine = got[index] if got is not None and index < len(got) else None
             if mine is None:
                 cells.append(Cell(TEXT, text=why or f"no image {index} received"))
             else:
@@ -444,7 +444,8 @@ def matrix(title: str, expected: Value, received: Value) -> None:
     def build(figure: Figure) -> None:
         want = tensor_of(_value(expected))
         assert want is not None
-        got = tensor_of(_value(received))
+        reply = _value(received)
+        got = tensor_of(reply)
         if want.dim() == 3 and want.shape[0] == 1:
             want = want[0]
             got = got[0] if got is not None and got.dim() == 3 and got.shape[0] == 1 else got
@@ -456,7 +457,7 @@ def matrix(title: str, expected: Value, received: Value) -> None:
         figure.columns = ["expected", "received", "received - expected"]
         cells = [Cell(MATRIX, f"expected, shape {tuple(want.shape)}", want.reshape(-1, want.shape[-1]), scale=scale)]
         if got is None or got.shape != want.shape:
-            cells.append(Cell(TEXT, text=f"received {describe(_value(received))}"))
+            cells.append(Cell(TEXT, text=f"received {describe(reply)}"))
         else:
             cells.append(Cell(MATRIX, _caption("received", got), got.reshape(-1, got.shape[-1]), scale=scale))
             difference = (got - want).reshape(-1, want.shape[-1])

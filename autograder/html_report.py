@@ -24,6 +24,8 @@ numbers and answers are small tables of expected against received.
 from __future__ import annotations
 
 import html
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +164,20 @@ def _cell(title: str, label: str, columns: list[str], index: int, cell: figures.
     except Exception as error:  # noqa: BLE001 - matplotlib missing where a student checks, say: the rest of the page stands
         return f"<td>{_e(alt)}: could not be drawn ({_e(type(error).__name__)}: {_e(error)})</td>"
     return f'<td><img src="{source}" alt="{_e(alt)}" width="{width}" height="{height}">{_e(cell.caption)}</td>'
+
+
+def write_page(
+    path: Path, report: dict[str, Any], sketchbook: figures.Sketchbook | None = None, *, title: str = "PS3 autograder report"
+) -> float | None:
+    """:func:`write_html`, for a command that has already written its report: a page that cannot be written is a warning
+    on stderr and costs nothing else. The seconds it took to draw and write, or ``None`` when it was not written."""
+    started = time.perf_counter()
+    try:
+        write_html(path, report, sketchbook, title=title)
+    except Exception as error:  # noqa: BLE001 - the report itself is written; the page is an extra
+        print(f"warning: the report's page {path} could not be written: {type(error).__name__}: {error}", file=sys.stderr)
+        return None
+    return time.perf_counter() - started
 
 
 def write_html(

@@ -120,10 +120,10 @@ def _with_call_arguments(node: Any, call_index: int, arguments: list[str], skip_
     return f"{before}({', '.join(written)}){after}"
 
 
-class SumAgainstMean(Operator):
-    """``sum`` as ``mean`` and ``mean`` as ``sum``, called as a method or from torch."""
+class _SwapNames(Operator):
+    """A function called as a method or from torch (``x.name(...)``, ``torch.name(x)``) renamed by :attr:`SWAP`."""
 
-    SWAP: ClassVar[dict[str, str]] = {"sum": "mean", "mean": "sum", "nansum": "nanmean", "nanmean": "nansum"}
+    SWAP: ClassVar[dict[str, str]] = {}
 
     def mutation_positions(self, node: Any) -> Iterator[tuple[Any, Any]]:
         if node.type == "name" and node.value in self.SWAP and node.parent.type == "trailer":
@@ -132,27 +132,32 @@ class SumAgainstMean(Operator):
     def mutate(self, node: Any, index: int) -> Any:
         return Name(self.SWAP[node.value], node.start_pos, prefix=node.prefix)
 
+
+class SumAgainstMean(_SwapNames):
+    """``sum`` as ``mean`` and ``mean`` as ``sum``, called as a method or from torch."""
+
+    SWAP: ClassVar[dict[str, str]] = {"sum": "mean", "mean": "sum", "nansum": "nanmean", "nanmean": "nansum"}
+
     @classmethod
     def examples(cls) -> tuple[Example, ...]:
         return (Example("y = x.sum()", "y = x.mean()"), Example("y = torch.mean(x)", "y = torch.sum(x)"))
 
 
-class AbsAgainstSquare(Operator):
+class AbsAgainstSquare(_SwapNames):
     """``abs`` as ``square`` and back, and a square ``x ** 2`` as ``abs(x)``."""
 
     SWAP: ClassVar[dict[str, str]] = {"abs": "square", "square": "abs"}
 
     def mutation_positions(self, node: Any) -> Iterator[tuple[Any, Any]]:
-        if node.type == "name" and node.value in self.SWAP and node.parent.type == "trailer":
-            yield node.start_pos, node.end_pos
-        elif node.type == "power" and len(node.children) == 3 and node.children[1].value == "**":
+        yield from super().mutation_positions(node)
+        if node.type == "power" and len(node.children) == 3 and node.children[1].value == "**":
             exponent = node.children[2]
             if exponent.type == "number" and exponent.value in ("2", "2.0"):
                 yield node.start_pos, node.end_pos
 
     def mutate(self, node: Any, index: int) -> Any:
         if node.type == "name":
-            return Name(self.SWAP[node.value], node.start_pos, prefix=node.prefix)
+            return super().mutate(node, index)
         return _leaf(node, f"abs({_code(node.children[0])})")
 
     @classmethod
@@ -445,13 +450,15 @@ class _Positions:
 
 
 def mutants_of(problem: str) -> list[Mutant]:
-    """The mutants of ``problem``, in a fixed order: by file, operator, occurrence."""
+    """The mutants of ``problem``, in a fixed order: by file, operator, occurrence; one for each code they make
+    (two operators can make the same change: NumberReplacer's ``:-2`` and DoubleNumber's)."""
     found: list[Mutant] = []
     repeats: dict[tuple[str, str, str, str, str], int] = {}
     for path, names in GRADED[problem].items():
         source = (REFERENCE_DIR / path).read_text(encoding="utf-8")
         lines = graded_lines(path, names)
         original_tree = ast.dump(ast.parse(source))
+        made: set[str] = set()
         original_lines = source.splitlines()
         for name in OPERATOR_NAMES:
             op = operator(name)
@@ -474,5 +481,8 @@ def mutants_of(problem: str) -> list[Mutant]:
                 same = (path, where, name, before.strip(), after.strip())
                 repeat = repeats.get(same, 0)
                 repeats[same] = repeat + 1
+                if tree in made:
+                    continue
+                made.add(tree)
                 found.append(Mutant(problem, path, name, occurrence, line, before, after, mutated, where, repeat))
     return found

@@ -204,8 +204,7 @@ class GradingPlugin:
         tags = tuple(getattr(function, "__tags__", ()))
         failing = self.failing_inputs.get(item.nodeid)
         if not passed and failing and not self.sketchbook.drawn():
-            with figures.drawing(self.sketchbook):
-                figures.input_pictures(failing)
+            figures.input_pictures(failing)  # sketching_cases still has the sketchbook drawing
         generated = getattr(function, "hypothesis", None) is not None
         course_setting = "course_setting" in item.name  # generated kernels, say: the last case is still the course's
         problem = tags[0] if len(tags) == 1 else ""

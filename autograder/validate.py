@@ -26,7 +26,6 @@ problem reaches :data:`GOAL` and the reference got full marks, 1 otherwise,
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 import os
@@ -103,18 +102,6 @@ def sample(items: list[Any], count: int | None) -> list[Any]:
     return [items[(k * len(items)) // count] for k in range(count)]
 
 
-def distinct(mutants: list[Any]) -> list[Any]:
-    """The mutants, the first of each set that make the same code (two operators can make the same change)."""
-    seen: set[str] = set()
-    kept = []
-    for mutant in mutants:
-        tree = ast.dump(ast.parse(mutant.source))
-        if tree not in seen:
-            seen.add(tree)
-            kept.append(mutant)
-    return kept
-
-
 def main(
     problems: tuple[Problem, ...], *, jobs: int = 1, json_path: Path | None = None, count: int | None = None, quiet: bool = False
 ) -> int:
@@ -133,7 +120,7 @@ def main(
             if problem.key not in GRADED:
                 continue
             verdicts = Verdicts(problem.key)
-            mutants = sample(distinct(mutants_of(problem.key)), count)
+            mutants = sample(mutants_of(problem.key), count)
             verdicts.made = len(mutants)
             by_id = {f"m{index:03d}-{mutant.key}": mutant for index, mutant in enumerate(mutants)}
             say(f"{problem.key}: {len(mutants)} mutants, graded with {jobs} job{'s' if jobs != 1 else ''} ...")
